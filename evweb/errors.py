@@ -1,0 +1,101 @@
+"""evweb's exception tree: every error evweb raises derives from :class:`EvwebError`.
+
+::
+
+    EvwebError
+    ├── ConfigError (also ValueError)         a configuration value is wrong
+    │   └── NoBackendError                    no backend satisfies an EventConfig
+    ├── ReactorError                          misuse of the reactor, named with the value
+    │   ├── InvalidFdError (ValueError)       negative, closed or unpollable fd
+    │   ├── InvalidTimeoutError (ValueError)  negative, NaN or infinite timeout
+    │   ├── InvalidPriorityError (ValueError) priority outside 0..npriorities-1
+    │   ├── InvalidEventError (ValueError)    impossible flag combination
+    │   ├── UnsupportedFeatureError           the backend lacks a feature (ET)
+    │   ├── EventStateError (RuntimeError)    operation not allowed in the event's state
+    │   ├── ReentrantLoopError (RuntimeError) loop() called from inside loop()
+    │   └── SignalError                       signal events outside the main thread, bad signo
+    ├── EvwebTimeoutError (also TimeoutError) an operation ran out of time
+    └── ProtocolError                         a peer broke a wire protocol
+                                              (.status: HTTP status to answer;
+                                               .rcode: DNS rcode to answer)
+
+Later layers (io, http, dns, rpc) add their own subclasses under these roots;
+the layer's module documents them. ``except EvwebError`` catches everything
+evweb raises on purpose; the builtin bases (``ValueError``, ``TimeoutError``)
+let callers that know nothing of evweb catch what they expect.
+"""
+
+from __future__ import annotations
+
+
+class EvwebError(Exception):
+    """Root of every exception evweb raises deliberately."""
+
+
+class ConfigError(EvwebError, ValueError):
+    """A configuration value is invalid; the message names it."""
+
+
+class NoBackendError(ConfigError):
+    """No available backend satisfies the requested configuration."""
+
+
+class ReactorError(EvwebError):
+    """The reactor refused an operation."""
+
+
+class InvalidFdError(ReactorError, ValueError):
+    """The fd is negative, closed, or of a kind the backend cannot poll."""
+
+    def __init__(self, fd: int, reason: str) -> None:
+        super().__init__(f"invalid fd {fd}: {reason}")
+        self.fd = fd
+
+
+class InvalidTimeoutError(ReactorError, ValueError):
+    """A timeout is negative, NaN or infinite."""
+
+    def __init__(self, timeout: object) -> None:
+        super().__init__(
+            f"invalid timeout {timeout!r}: expected a finite number of seconds >= 0 or None"
+        )
+        self.timeout = timeout
+
+
+class InvalidPriorityError(ReactorError, ValueError):
+    """A priority or a number of priority queues is out of range."""
+
+
+class InvalidEventError(ReactorError, ValueError):
+    """An event was declared with an impossible combination of flags."""
+
+
+class UnsupportedFeatureError(ReactorError):
+    """The base's backend lacks a feature the event needs."""
+
+
+class EventStateError(ReactorError, RuntimeError):
+    """The operation is not allowed in the event's (or base's) current state."""
+
+
+class ReentrantLoopError(EventStateError):
+    """``loop()`` was called while the same base was already looping."""
+
+
+class SignalError(ReactorError):
+    """A signal event cannot be set up (wrong thread, bad signal number)."""
+
+
+class EvwebTimeoutError(EvwebError, TimeoutError):
+    """An operation did not finish in time."""
+
+
+class ProtocolError(EvwebError):
+    """A peer sent something a protocol forbids.
+
+    ``status`` is the HTTP status a server should answer with and ``rcode``
+    the DNS rcode; layers set the one that applies.
+    """
+
+    status: int | None = None
+    rcode: int | None = None

@@ -1,0 +1,181 @@
+"""Looking inside a base: iteration, libevent's dump format, counters, statistics."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from evweb.reactor.flags import (
+    CLOSED,
+    COUNT_ACTIVE,
+    COUNT_ADDED,
+    COUNT_VIRTUAL,
+    ET,
+    PERSIST,
+    READ,
+    SIGNAL,
+    TIMEOUT,
+    WRITE,
+)
+
+if TYPE_CHECKING:
+    from evweb.reactor.base import EventBase
+    from evweb.reactor.event import Event
+
+# event state bits, repeated here to keep this module import-light
+_INSERTED, _TIMER, _ACTIVE, _ACTIVE_LATER, _INTERNAL = 0x01, 0x02, 0x04, 0x08, 0x20
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """A snapshot of a base's counters."""
+
+    method: str
+    added: int
+    active: int
+    virtual: int
+    timers: int
+    fds: int
+    signals: int
+    max_added: int
+    max_active: int
+    max_virtual: int
+    npriorities: int
+
+
+class IntrospectionMixin:
+    """Read-only views of an EventBase's events and counters."""
+
+    def events(self: EventBase, include_internal: bool = False) -> Iterator[Event]:
+        """Every added, scheduled or active event, each once."""
+        seen: set[int] = set()
+        sources: list[Any] = [ev for evs in self._fdmap.values() for ev in evs]
+        sources += [ev for evs in self._sigmap.values() for ev in evs]
+        sources += list(self._timers)
+        for common in self._common:
+            sources += [e[2] for e in common.queue if e[2] is not None]
+        for queue in self._queues:
+            sources += list(queue)
+        sources += list(self._later)
+        for ev in sources:
+            if id(ev) in seen or (ev._state & _INTERNAL and not include_internal):
+                continue
+            seen.add(id(ev))
+            yield ev
+
+    def foreach_event(self: EventBase, fn: Callable[[Event], Any]) -> Any:
+        """Call ``fn(event)`` for each event (internal ones included); stop at a truthy result."""
+        for ev in list(self.events(include_internal=True)):
+            result = fn(ev)
+            if result:
+                return result
+        return 0
+
+    def dump_events(self: EventBase, output: TextIO | None = None) -> None:
+        """Write the inserted and active events in libevent's ``event_base_dump_events`` format."""
+        out = output if output is not None else sys.stdout
+        events = list(self.events(include_internal=True))
+        out.write("Inserted events:\n")
+        for ev in events:
+            if ev._state & (_INSERTED | _TIMER):
+                out.write(_inserted_line(self, ev))
+        out.write("Active events:\n")
+        for ev in events:
+            if ev._state & (_ACTIVE | _ACTIVE_LATER):
+                out.write(_active_line(ev))
+
+    def num_events(self: EventBase, which: int) -> int:
+        """Events counted by ``which`` (COUNT_ACTIVE | COUNT_VIRTUAL | COUNT_ADDED)."""
+        total = 0
+        if which & COUNT_ACTIVE:
+            total += self._n_active
+        if which & COUNT_VIRTUAL:
+            total += self._n_virtual
+        if which & COUNT_ADDED:
+            total += self._added_count()
+        return total
+
+    def max_events(self: EventBase, which: int, clear: bool = False) -> int:
+        """High-water marks of the same counters; ``clear`` resets them to the current values."""
+        total = 0
+        if which & COUNT_ACTIVE:
+            total += self._max_active
+            if clear:
+                self._max_active = self._n_active
+        if which & COUNT_VIRTUAL:
+            total += self._max_virtual
+            if clear:
+                self._max_virtual = self._n_virtual
+        if which & COUNT_ADDED:
+            total += self._max_added
+            if clear:
+                self._max_added = self._added_count()
+        return total
+
+    def _added_count(self: EventBase) -> int:
+        # libevent counts queue memberships: inserted, timer and active each count.
+        return self._n_inserted + self._n_timers + self._n_active - self._n_active_internal
+
+    def statistics(self: EventBase) -> Statistics:
+        """A snapshot of the counters."""
+        return Statistics(
+            method=self.method,
+            added=self._added_count(),
+            active=self._n_active,
+            virtual=self._n_virtual,
+            timers=self._n_timers,
+            fds=len(self._fdmap),
+            signals=len(self._sigmap),
+            max_added=self._max_added,
+            max_active=self._max_active,
+            max_virtual=self._max_virtual,
+            npriorities=len(self._queues),
+        )
+
+
+def _flag_words(bits: int, words: tuple[tuple[int, str], ...]) -> str:
+    return "".join(word for bit, word in words if bits & bit)
+
+
+_INSERTED_WORDS = (
+    (READ, " Read"),
+    (WRITE, " Write"),
+    (CLOSED, " EOF"),
+    (SIGNAL, " Signal"),
+    (PERSIST, " Persist"),
+    (ET, " ET"),
+)
+_ACTIVE_WORDS = (
+    (READ, " Read"),
+    (WRITE, " Write"),
+    (CLOSED, " EOF"),
+    (SIGNAL, " Signal"),
+    (TIMEOUT, " Timeout"),
+)
+
+
+def _gloss(ev: Event) -> str:
+    return "sig" if ev._events & SIGNAL else "fd "
+
+
+def _inserted_line(base: EventBase, ev: Event) -> str:
+    line = f"  {id(ev):#x} [{_gloss(ev)} {ev._fd}]" + _flag_words(ev._events, _INSERTED_WORDS)
+    if ev._state & _INTERNAL:
+        line += " Internal"
+    if ev._state & _TIMER:
+        expiry = ev.expiry or 0.0
+        seconds = int(expiry)
+        line += f" Timeout={seconds}.{int((expiry - seconds) * 1e6):06d}"
+    return line + "\n"
+
+
+def _active_line(ev: Event) -> str:
+    line = f"  {id(ev):#x} [{_gloss(ev)} {ev._fd}, priority={ev._priority}]"
+    line += _flag_words(ev._res, _ACTIVE_WORDS) + " active"
+    if ev._state & _INTERNAL:
+        line += " [Internal]"
+    if ev._state & _ACTIVE_LATER:
+        line += " [NextTime]"
+    return line + "\n"

@@ -1,0 +1,52 @@
+"""Prepare and check watchers (libevent 2.2's ``event2/watch.h``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evweb.reactor.base import EventBase
+
+
+@dataclass(frozen=True)
+class PrepareInfo:
+    """What a prepare watcher learns: how long the loop is about to block."""
+
+    timeout: float | None
+    """Seconds the poll may block; None means until an event arrives."""
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    """What a check watcher learns (nothing yet, as in libevent)."""
+
+
+WatcherCallback = Callable[["Watcher", Any, Any], object]
+
+
+class Watcher:
+    """A callback run before each poll (prepare) or right after it (check)."""
+
+    __slots__ = ("_base", "kind", "callback", "arg")
+
+    def __init__(self, base: EventBase, kind: str, callback: WatcherCallback, arg: Any) -> None:
+        self._base = base
+        self.kind = kind
+        self.callback = callback
+        self.arg = arg
+
+    @property
+    def base(self) -> EventBase:
+        """The base the watcher belongs to."""
+        return self._base
+
+    def free(self) -> None:
+        """Stop watching."""
+        watchers = self._base._watchers[self.kind]
+        if self in watchers:
+            watchers.remove(self)
+
+    def __repr__(self) -> str:
+        return f"<Watcher {self.kind} {self.callback!r}>"
