@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from evweb.reactor._introspect import Statistics
 from evweb.reactor.base import MAX_COMMON_TIMEOUTS, MAX_PRIORITIES, EventBase
 from evweb.reactor.config import EventConfig, supported_methods
 from evweb.reactor.event import SELF, Callback, Event
@@ -34,7 +35,6 @@ from evweb.reactor.flags import (
     describe,
 )
 from evweb.reactor.timers import CommonTimeout
-from evweb.reactor._introspect import Statistics
 from evweb.reactor.watch import CheckInfo, PrepareInfo, Watcher
 
 __all__ = [

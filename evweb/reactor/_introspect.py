@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from evweb.reactor._schedule import Scheduler
 from evweb.reactor.flags import (
     CLOSED,
     COUNT_ACTIVE,
@@ -21,7 +22,6 @@ from evweb.reactor.flags import (
 )
 
 if TYPE_CHECKING:
-    from evweb.reactor.base import EventBase
     from evweb.reactor.event import Event
 
 # event state bits, repeated here to keep this module import-light
@@ -45,10 +45,10 @@ class Statistics:
     npriorities: int
 
 
-class IntrospectionMixin:
+class IntrospectionMixin(Scheduler):
     """Read-only views of an EventBase's events and counters."""
 
-    def events(self: EventBase, include_internal: bool = False) -> Iterator[Event]:
+    def events(self, include_internal: bool = False) -> Iterator[Event]:
         """Every added, scheduled or active event, each once."""
         seen: set[int] = set()
         sources: list[Any] = [ev for evs in self._fdmap.values() for ev in evs]
@@ -65,7 +65,7 @@ class IntrospectionMixin:
             seen.add(id(ev))
             yield ev
 
-    def foreach_event(self: EventBase, fn: Callable[[Event], Any]) -> Any:
+    def foreach_event(self, fn: Callable[[Event], Any]) -> Any:
         """Call ``fn(event)`` for each event (internal ones included); stop at a truthy result."""
         for ev in list(self.events(include_internal=True)):
             result = fn(ev)
@@ -73,37 +73,37 @@ class IntrospectionMixin:
                 return result
         return 0
 
-    def dump_events(self: EventBase, output: TextIO | None = None) -> None:
+    def dump_events(self, output: TextIO | None = None) -> None:
         """Write the inserted and active events in libevent's ``event_base_dump_events`` format."""
         out = output if output is not None else sys.stdout
         events = list(self.events(include_internal=True))
         out.write("Inserted events:\n")
         for ev in events:
             if ev._state & (_INSERTED | _TIMER):
-                out.write(_inserted_line(self, ev))
+                out.write(_inserted_line(ev))
         out.write("Active events:\n")
         for ev in events:
             if ev._state & (_ACTIVE | _ACTIVE_LATER):
                 out.write(_active_line(ev))
 
-    def num_events(self: EventBase, which: int) -> int:
+    def num_events(self, which: int) -> int:
         """Events counted by ``which`` (COUNT_ACTIVE | COUNT_VIRTUAL | COUNT_ADDED)."""
         total = 0
         if which & COUNT_ACTIVE:
-            total += self._n_active
+            total += self._active_count()
         if which & COUNT_VIRTUAL:
             total += self._n_virtual
         if which & COUNT_ADDED:
             total += self._added_count()
         return total
 
-    def max_events(self: EventBase, which: int, clear: bool = False) -> int:
+    def max_events(self, which: int, clear: bool = False) -> int:
         """High-water marks of the same counters; ``clear`` resets them to the current values."""
         total = 0
         if which & COUNT_ACTIVE:
             total += self._max_active
             if clear:
-                self._max_active = self._n_active
+                self._max_active = self._active_count()
         if which & COUNT_VIRTUAL:
             total += self._max_virtual
             if clear:
@@ -114,16 +114,12 @@ class IntrospectionMixin:
                 self._max_added = self._added_count()
         return total
 
-    def _added_count(self: EventBase) -> int:
-        # libevent counts queue memberships: inserted, timer and active each count.
-        return self._n_inserted + self._n_timers + self._n_active - self._n_active_internal
-
-    def statistics(self: EventBase) -> Statistics:
+    def statistics(self) -> Statistics:
         """A snapshot of the counters."""
         return Statistics(
-            method=self.method,
+            method=self._backend.name,
             added=self._added_count(),
-            active=self._n_active,
+            active=self._active_count(),
             virtual=self._n_virtual,
             timers=self._n_timers,
             fds=len(self._fdmap),
@@ -160,7 +156,7 @@ def _gloss(ev: Event) -> str:
     return "sig" if ev._events & SIGNAL else "fd "
 
 
-def _inserted_line(base: EventBase, ev: Event) -> str:
+def _inserted_line(ev: Event) -> str:
     line = f"  {id(ev):#x} [{_gloss(ev)} {ev._fd}]" + _flag_words(ev._events, _INSERTED_WORDS)
     if ev._state & _INTERNAL:
         line += " Internal"

@@ -120,9 +120,7 @@ def open_backend(config: EventConfig) -> Backend:
             _show_method(instance, config)
             return instance
         reasons.append(f"{backend.name}: {why}")
-    raise NoBackendError(
-        f"no event mechanism satisfies {_describe(config)}: " + "; ".join(reasons)
-    )
+    raise NoBackendError(f"no event mechanism satisfies {_describe(config)}: " + "; ".join(reasons))
 
 
 def _show_method(backend: Backend, config: EventConfig) -> None:

@@ -106,22 +106,22 @@ class Event:
     """
 
     __slots__ = (
-        "_base",
-        "_fd",
-        "_events",
-        "_callback",
+        "__weakref__",
         "_arg",
-        "_priority",
-        "_state",
-        "_res",
-        "_ncalls",
-        "_timer",
+        "_base",
+        "_callback",
         "_common",
         "_deadline",
-        "_interval",
-        "_special",
+        "_events",
+        "_fd",
         "_finalizer",
-        "__weakref__",
+        "_interval",
+        "_ncalls",
+        "_priority",
+        "_res",
+        "_slow",
+        "_state",
+        "_timer",
     )
 
     def __init__(
@@ -135,11 +135,11 @@ class Event:
         self._setup(fd, what, callback, arg)
 
     def _setup(self, fd: Any, what: int, callback: Callback, arg: Any) -> None:
-        fd = to_fd(fd)
-        check_flags(fd, what)
+        fileno = to_fd(fd)
+        check_flags(fileno, what)
         if not callable(callback):
             raise InvalidEventError(f"callback {callback!r} is not callable")
-        self._fd = fd
+        self._fd = fileno
         self._events = what
         self._callback = callback
         self._arg = self if arg is SELF else arg
@@ -148,9 +148,11 @@ class Event:
         self._ncalls = 0
         self._deadline = 0.0
         self._interval: float | CommonTimeout | None = None
-        self._special = bool(what & SIGNAL)
+        self._slow = bool(what & SIGNAL or not what & PERSIST)
 
-    def assign(self, base: EventBase, fd: Any, what: int, callback: Callback, arg: Any = None) -> None:
+    def assign(
+        self, base: EventBase, fd: Any, what: int, callback: Callback, arg: Any = None
+    ) -> None:
         """Re-initialise a non-pending event (``event_assign``)."""
         if self._state & (INSERTED | TIMER | ACTIVE | ACTIVE_LATER):
             raise EventStateError(f"cannot assign {self!r}: it is pending or active")
@@ -161,7 +163,7 @@ class Event:
     # --- scheduling -------------------------------------------------------
 
     def add(self, timeout: Timeout = None) -> None:
-        """Make the event pending; ``timeout`` seconds (or a common timeout) replaces any earlier one.
+        """Make the event pending; a ``timeout`` (seconds or a CommonTimeout) replaces the old one.
 
         With ``timeout=None`` an already scheduled timeout is kept, as in libevent.
         """
@@ -235,7 +237,11 @@ class Event:
         Afterwards :meth:`add` and :meth:`activate` refuse the event and
         :meth:`delete` does nothing.
         """
-        self._base._finalize(self, finalizer)
+        base = self._base
+        if base._threadsafe and base._is_foreign():
+            base._post(lambda: base._finalize(self, finalizer), wait=False)
+        else:
+            base._finalize(self, finalizer)
 
     free_finalize = finalize
     """``event_free_finalize``: in Python freeing is the garbage collector's job."""
@@ -292,4 +298,6 @@ class Event:
 
     def __repr__(self) -> str:
         kind = "sig" if self._events & SIGNAL else "fd"
-        return f"<Event {kind} {self._fd} {describe(self._events)} pending={describe(self.pending())}>"
+        return (
+            f"<Event {kind} {self._fd} {describe(self._events)} pending={describe(self.pending())}>"
+        )

@@ -20,12 +20,9 @@ import socket
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evweb.errors import SignalError
-
-if TYPE_CHECKING:
-    from evweb.reactor.base import EventBase
 
 log = logging.getLogger("evweb.reactor")
 
@@ -44,7 +41,7 @@ def _deliver(signo: int, frame: FrameType | None) -> None:
 class SignalReceiver:
     """A base's end of signal delivery: a socketpair and per-signal counts."""
 
-    def __init__(self, base: EventBase) -> None:
+    def __init__(self, base: object) -> None:
         self._base = base
         self._rsock, self._wsock = socket.socketpair()
         self._rsock.setblocking(False)

@@ -29,7 +29,7 @@ TimerEntry = list[Any]
 class TimerHeap:
     """A min-heap of timer entries with lazy deletion."""
 
-    __slots__ = ("entries", "_seq", "_blank")
+    __slots__ = ("_blank", "_seq", "entries")
 
     def __init__(self) -> None:
         self.entries: list[TimerEntry] = []
@@ -91,7 +91,7 @@ class CommonTimeout:
     object back.
     """
 
-    __slots__ = ("duration", "index", "queue", "driver", "_seq")
+    __slots__ = ("_seq", "driver", "duration", "index", "queue")
 
     def __init__(self, duration: float, index: int) -> None:
         self.duration = duration

@@ -29,11 +29,13 @@ WatcherCallback = Callable[["Watcher", Any, Any], object]
 class Watcher:
     """A callback run before each poll (prepare) or right after it (check)."""
 
-    __slots__ = ("_base", "kind", "callback", "arg")
+    __slots__ = ("_base", "_home", "arg", "callback")
 
-    def __init__(self, base: EventBase, kind: str, callback: WatcherCallback, arg: Any) -> None:
+    def __init__(
+        self, base: EventBase, home: list[Watcher], callback: WatcherCallback, arg: Any
+    ) -> None:
         self._base = base
-        self.kind = kind
+        self._home = home
         self.callback = callback
         self.arg = arg
 
@@ -44,9 +46,9 @@ class Watcher:
 
     def free(self) -> None:
         """Stop watching."""
-        watchers = self._base._watchers[self.kind]
-        if self in watchers:
-            watchers.remove(self)
+        if self in self._home:
+            self._home.remove(self)
 
     def __repr__(self) -> str:
-        return f"<Watcher {self.kind} {self.callback!r}>"
+        kind = "prepare" if self._home is self._base._prepare else "check"
+        return f"<Watcher {kind} {self.callback!r}>"

@@ -52,7 +52,7 @@ class Backend(Protocol):
 class TranslationTable(dict[int, int]):
     """A raw-mask → event-bits dict that computes and remembers unseen masks."""
 
-    def __init__(self, convert: "MaskConverter", seed: Iterator[int]) -> None:
+    def __init__(self, convert: MaskConverter, seed: Iterator[int]) -> None:
         super().__init__()
         self._convert = convert
         for mask in seed:

@@ -7,6 +7,7 @@ Linux, so its tests run only where /dev/poll exists.
 from __future__ import annotations
 
 import select
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from evweb.reactor.backends._interface import timeout_ms
@@ -25,7 +26,7 @@ class DevpollBackend:
 
     def __init__(self) -> None:
         self._devpoll = _sel.devpoll()
-        self.translate = TRANSLATE
+        self.translate: Mapping[int, int] = TRANSLATE
 
     @classmethod
     def available(cls) -> bool:

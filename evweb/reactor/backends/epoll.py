@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import select
+from collections.abc import Mapping
 from typing import ClassVar
 
 from evweb.errors import InvalidFdError
@@ -69,11 +70,11 @@ class EpollBackend:
     def __init__(self) -> None:
         self._epoll = select.epoll()
         self._max_events = _INITIAL_MAX_EVENTS
-        self.translate = _TRANSLATE
+        self.translate: Mapping[int, int] = _TRANSLATE
 
     @classmethod
     def available(cls) -> bool:
-        """epoll exists on Linux."""
+        """Epoll exists on Linux."""
         return hasattr(select, "epoll")
 
     def set(self, fd: int, old: int, new: int) -> None:

@@ -8,6 +8,7 @@ so one fd may come back twice from one poll; the base ORs the two activations.
 from __future__ import annotations
 
 import select
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from evweb.errors import InvalidFdError
@@ -26,12 +27,15 @@ class KqueueBackend:
 
     def __init__(self) -> None:
         self._kq = _sel.kqueue()
-        self.translate = {_sel.KQ_FILTER_READ: READ | ET, _sel.KQ_FILTER_WRITE: WRITE | ET}
+        self.translate: Mapping[int, int] = {
+            _sel.KQ_FILTER_READ: READ | ET,
+            _sel.KQ_FILTER_WRITE: WRITE | ET,
+        }
         self._nfds = 0
 
     @classmethod
     def available(cls) -> bool:
-        """kqueue exists on the BSDs and macOS."""
+        """Kqueue exists on the BSDs and macOS."""
         return hasattr(select, "kqueue")
 
     def set(self, fd: int, old: int, new: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+from collections.abc import Mapping
 from typing import ClassVar
 
 from evweb.errors import InvalidFdError
@@ -71,11 +72,11 @@ class PollBackend:
 
     def __init__(self) -> None:
         self._poll = select.poll()
-        self.translate = TRANSLATE
+        self.translate: Mapping[int, int] = TRANSLATE
 
     @classmethod
     def available(cls) -> bool:
-        """poll exists on every Unix."""
+        """Poll exists on every Unix."""
         return hasattr(select, "poll")
 
     def set(self, fd: int, old: int, new: int) -> None:
@@ -97,5 +98,3 @@ class PollBackend:
 
     def close(self) -> None:
         """Nothing to release: poll keeps no kernel object."""
-
-

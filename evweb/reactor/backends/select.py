@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import select as _select
+from collections.abc import Mapping
 from typing import ClassVar
 
+from evweb.errors import InvalidFdError
 from evweb.reactor.backends.poll import check_fd
 from evweb.reactor.flags import READ, WRITE, Feature
 
 _R = 1
 _W = 4
+FD_SETSIZE = 1024
+"""select() cannot watch fds at or above this number."""
 _TRANSLATE = {_R: READ, _W: WRITE, _R | _W: READ | WRITE}
 
 
@@ -24,16 +28,20 @@ class SelectBackend:
     def __init__(self) -> None:
         self._readers: set[int] = set()
         self._writers: set[int] = set()
-        self.translate = _TRANSLATE
+        self.translate: Mapping[int, int] = _TRANSLATE
 
     @classmethod
     def available(cls) -> bool:
-        """select exists everywhere."""
+        """Select exists everywhere."""
         return True
 
     def set(self, fd: int, old: int, new: int) -> None:
         """Move ``fd`` in or out of the read and write sets."""
         if new and not old:
+            if fd >= FD_SETSIZE:
+                raise InvalidFdError(
+                    fd, f"the select backend only handles fds below FD_SETSIZE ({FD_SETSIZE})"
+                )
             check_fd(fd)
         for wanted, fds in ((new & READ, self._readers), (new & WRITE, self._writers)):
             if wanted:
