@@ -91,21 +91,25 @@ def event_add(ev: Event, tv: Timeval = None) -> int:
 
 def event_del(ev: Event) -> int:
     """``ev.delete()``: make ``ev`` neither pending nor active; 0/-1."""
+    return _delete(ev, None, "event_del")
+
+
+def _delete(ev: Event, wait: bool | None, name: str) -> int:
     try:
-        ev.delete()
+        ev.delete(wait)
     except EvwebError as exc:
-        return failed("event_del", exc)
+        return failed(name, exc)
     return 0
 
 
 def event_del_noblock(ev: Event) -> int:
-    """``ev.delete()``; evweb waits for a callback running in another thread unless EV_FINALIZE."""
-    return event_del(ev)
+    """``ev.delete(wait=False)``: never wait for a callback running in another thread."""
+    return _delete(ev, False, "event_del_noblock")
 
 
 def event_del_block(ev: Event) -> int:
-    """``ev.delete()``; evweb does not wait for a callback in another thread with EV_FINALIZE."""
-    return event_del(ev)
+    """``ev.delete(wait=True)``: wait for a callback running in another thread, even FINALIZE."""
+    return _delete(ev, True, "event_del_block")
 
 
 def event_remove_timer(ev: Event) -> int:

@@ -88,18 +88,19 @@ class Dispatcher(ThreadBridge):
                 self._expire_timers(now)
             queues = self._queues
             if len(queues) == 1 and self._limit_after:
-                if not queues[0]:
+                queue = queues[0]
+                if not queue:
                     if flags & NONBLOCK:
                         return 0
                     continue
-                ran = self._run_queue(queues[0])
+                ran = self._run_queue(queue)
+                if flags & ONCE and ran and not (queue or self._later):
+                    return 0
             elif any(queues):
                 ran = self._process_active()
+                if flags & ONCE and ran and not (self._later or any(self._queues)):
+                    return 0
             elif flags & NONBLOCK:
-                return 0
-            else:
-                continue
-            if flags & ONCE and ran and not (self._later or any(self._queues)):
                 return 0
 
     def _poll_timeout(self) -> float | None:
@@ -145,11 +146,8 @@ class Dispatcher(ThreadBridge):
                         ev._state = state | ACTIVE
                         queues[ev._priority].append(ev)
         active = len(queues[0]) if len(queues) == 1 else sum(map(len, queues))
-        if active > self._max_active:
-            self._max_active = active
-        added = self._n_inserted + self._n_timers + active - self._n_active_internal
-        if added > self._max_added:
-            self._max_added = added
+        if active > self._active_threshold:
+            self._note_maxima()
 
     def _expire_timers(self, now: float) -> None:
         for ev in self._timers.pop_due(now):
@@ -252,6 +250,7 @@ class Dispatcher(ThreadBridge):
         ev._state = state & ~ACTIVE
         if state & INTERNAL:
             self._n_active_internal -= 1
+            self._note_maxima()
         if not (ev._events & PERSIST or state & FINALIZING) and state & (INSERTED | TIMER):
             self._delete(ev)
         try:

@@ -104,6 +104,7 @@ class IntrospectionMixin(Scheduler):
             total += self._max_active
             if clear:
                 self._max_active = self._active_count()
+                self._note_maxima()
         if which & COUNT_VIRTUAL:
             total += self._max_virtual
             if clear:
@@ -112,6 +113,7 @@ class IntrospectionMixin(Scheduler):
             total += self._max_added
             if clear:
                 self._max_added = self._added_count()
+                self._note_maxima()
         return total
 
     def statistics(self) -> Statistics:

@@ -69,6 +69,7 @@ class Scheduler:
     _max_active: int
     _max_added: int
     _max_virtual: int
+    _active_threshold: int
     _running_priority: int
     _continue: bool
     _interrupt: bool
@@ -90,12 +91,19 @@ class Scheduler:
         return self._n_inserted + self._n_timers + active
 
     def _note_maxima(self) -> None:
+        """Update the high-water marks, and the active count that can next beat one.
+
+        The dispatch loop compares only the active count with
+        ``_active_threshold``; every change that could lower the threshold
+        (more events added, more timers) calls this method itself.
+        """
         active = self._active_count()
         if active > self._max_active:
             self._max_active = active
-        added = self._n_inserted + self._n_timers + active - self._n_active_internal
-        if added > self._max_added:
-            self._max_added = added
+        base_count = self._n_inserted + self._n_timers - self._n_active_internal
+        if base_count + active > self._max_added:
+            self._max_added = base_count + active
+        self._active_threshold = min(self._max_active, self._max_added - base_count)
 
     def _now(self) -> float:
         return self._time_cache or monotonic()
@@ -292,6 +300,7 @@ class Scheduler:
         ev._state &= ~ACTIVE
         if ev._state & INTERNAL:
             self._n_active_internal -= 1
+            self._note_maxima()
 
     # --- activate ------------------------------------------------------------------------
 

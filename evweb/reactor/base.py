@@ -85,6 +85,7 @@ class EventBase(Dispatcher, IntrospectionMixin):
         self._max_active = 0
         self._max_added = 0
         self._max_virtual = 0
+        self._active_threshold = 0
 
     def _init_loop_state(self, config: EventConfig) -> None:
         self._running = False
@@ -97,6 +98,8 @@ class EventBase(Dispatcher, IntrospectionMixin):
         self._current = None
         self._closed = False
         self._time_cache = 0.0
+        self._wall_for = 0.0
+        self._wall_cached = 0.0
         self._cache_time = not config.flags & BaseFlag.NO_CACHE_TIME
         self._max_callbacks = config.max_callbacks or (1 << 62)
         self._max_interval = config.max_dispatch_interval
@@ -330,10 +333,18 @@ class EventBase(Dispatcher, IntrospectionMixin):
         return self._now()
 
     def gettimeofday_cached(self) -> float:
-        """Wall-clock time, as of this loop iteration's poll while callbacks run."""
-        if self._time_cache:
-            return self._time_cache - monotonic() + time.time()
-        return time.time()
+        """Wall-clock time, as of this loop iteration's poll while callbacks run.
+
+        Within one iteration every call returns the same value; outside the
+        loop (or with ``BaseFlag.NO_CACHE_TIME``) it is ``time.time()``.
+        """
+        cache = self._time_cache
+        if not cache:
+            return time.time()
+        if self._wall_for != cache:
+            self._wall_for = cache
+            self._wall_cached = cache + (time.time() - monotonic())
+        return self._wall_cached
 
     def update_cache_time(self) -> None:
         """Refresh the cached time (only while the loop runs, as in libevent)."""

@@ -173,15 +173,18 @@ class Event:
         else:
             base._add(self, timeout)
 
-    def delete(self) -> None:
+    def delete(self, wait: bool | None = None) -> None:
         """Make the event non-pending and non-active.
 
         From another thread (thread-safe bases) this waits until the loop has
-        finished any callback of this event, unless the event has FINALIZE.
+        finished any callback of this event (``event_del_block``), unless the
+        event has FINALIZE or ``wait=False`` (``event_del_noblock``).
         """
         base = self._base
         if base._threadsafe and base._is_foreign():
-            base._post(lambda: base._delete(self), wait=not self._events & FINALIZE)
+            if wait is None:
+                wait = not self._events & FINALIZE
+            base._post(lambda: base._delete(self), wait=wait)
         else:
             base._delete(self)
 
