@@ -252,7 +252,9 @@ class Dispatcher(ThreadBridge):
             self._n_active_internal -= 1
             self._note_maxima()
         if not (ev._events & PERSIST or state & FINALIZING) and state & (INSERTED | TIMER):
+            ncalls = ev._ncalls
             self._delete(ev)
+            ev._ncalls = ncalls  # a one-shot signal event still runs for its delivery
         try:
             if state & FINALIZING:
                 self._run_finalizer(ev)

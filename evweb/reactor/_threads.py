@@ -9,7 +9,8 @@ thread returns only once the loop has processed it, so the event's callback
 is not running and will not run (unless the event has FINALIZE, which does
 not wait); add and activate take effect before the loop polls again.
 
-While no thread is inside ``loop()``, a call from any thread runs at once.
+While no thread is inside ``loop()``, a call from any thread runs at once,
+under the lock that ``loop()`` takes to start.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class ThreadBridge(Scheduler):
     _running: bool
     _loop_thread: int | None
     _mailbox: deque[Mail]
-    _mailbox_lock: threading.Lock
+    _mailbox_lock: threading.RLock
     _notifier: Notifier | None
     _notify_event: Event | None
 
@@ -59,18 +60,21 @@ class ThreadBridge(Scheduler):
         self._drain_mailbox()
 
     def _is_foreign(self) -> bool:
-        return self._running and self._loop_thread != threading.get_ident()
+        """True unless called from the thread running this base's loop."""
+        return self._loop_thread != threading.get_ident()
 
     def _post(self, fn: Callable[[], object], wait: bool) -> None:
-        """Run ``fn`` on the loop thread; with ``wait``, return once it has run."""
+        """Run ``fn`` on the loop thread; with ``wait``, return once it has run.
+
+        When no loop runs, ``fn`` runs here, holding the lock that ``loop()``
+        takes to start, so a loop cannot start half-way through it.
+        """
         done = threading.Event() if wait else None
         with self._mailbox_lock:
-            queued = self._running
-            if queued:
-                self._mailbox.append((fn, done))
-        if not queued:
-            fn()
-            return
+            if not self._running:
+                fn()
+                return
+            self._mailbox.append((fn, done))
         if self._notifier is not None:
             self._notifier.notify()
         if done is not None:

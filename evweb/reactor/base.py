@@ -71,7 +71,7 @@ class EventBase(Dispatcher, IntrospectionMixin):
         self._exception_handler = None
         self._threadsafe = config.threadsafe and not config.flags & BaseFlag.NOLOCK
         self._mailbox = deque()
-        self._mailbox_lock = threading.Lock()
+        self._mailbox_lock = threading.RLock()
         self._notifier = None
         self._notify_event = None
         if self._threadsafe:
@@ -276,6 +276,8 @@ class EventBase(Dispatcher, IntrospectionMixin):
         else:
             self._running = True
         self._got_exit = self._break = False
+        if self._signals is not None:
+            self._signals.claim()  # the most recently looping base gets signals
         try:
             return self._run(flags)
         finally:
@@ -424,7 +426,10 @@ class EventBase(Dispatcher, IntrospectionMixin):
         for queue in self._queues:
             for ev in [e for e in queue if e._finalizer is not None]:
                 queue.remove(ev)
-                self._run_finalizer(ev)
+                try:
+                    self._run_finalizer(ev)
+                except Exception as exc:
+                    log.error("exception in the finalizer of %r", ev, exc_info=exc)
 
     @property
     def closed(self) -> bool:

@@ -67,6 +67,8 @@ def to_fd(fd: Any) -> int:
         if fileno is None:
             raise InvalidFdError(-1, f"{fd!r} is neither an int nor has fileno()")
         fd = fileno()
+        if fd < 0:
+            raise InvalidFdError(fd, "the object's fileno() is negative: it is closed")
     if fd < -1:
         raise InvalidFdError(fd, "negative file descriptor")
     return int(fd)

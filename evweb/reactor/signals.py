@@ -31,11 +31,22 @@ _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 _receivers: list[SignalReceiver] = []  # the last one owns delivery
 _saved: dict[int, _Handler] = {}
 _users: dict[int, int] = {}
+_unrestored: set[int] = set()  # released off the main thread: restore when we can
 
 
 def _deliver(signo: int, frame: FrameType | None) -> None:
-    if _receivers:
-        _receivers[-1].note(signo)
+    if _users.get(signo):
+        if _receivers:
+            _receivers[-1].note(signo)
+        return
+    # Nobody watches this signal any more, but its old handler could not be
+    # put back (the last event went away off the main thread). We run in the
+    # main thread now: restore it and let it see this delivery.
+    previous = _restore(signo)
+    if callable(previous):
+        previous(signo, frame)
+    elif previous == signal.SIG_DFL:
+        signal.raise_signal(signo)
 
 
 class SignalReceiver:
@@ -86,6 +97,11 @@ class SignalReceiver:
             self.signals.discard(signo)
             _release(signo)
 
+    def claim(self) -> None:
+        """Make this base the one that receives signals, as libevent does on loop()."""
+        if self.signals:
+            self._claim()
+
     def _claim(self) -> None:
         if _receivers and _receivers[-1] is self:
             return
@@ -105,6 +121,7 @@ class SignalReceiver:
         """Restore handlers, give up ownership, close the socketpair."""
         for signo in list(self.signals):
             self.unwatch(signo)
+        retry_restores()
         if self in _receivers:
             _receivers.remove(self)
         self._rsock.close()
@@ -119,8 +136,17 @@ def check_signal_number(signo: int) -> None:
         raise SignalError(f"signal {signo} ({signal.Signals(signo).name}) cannot be caught")
 
 
+def retry_restores() -> None:
+    """Put back handlers whose restore had to wait for the main thread."""
+    if threading.current_thread() is threading.main_thread():
+        for signo in list(_unrestored):
+            if not _users.get(signo):
+                _restore(signo)
+
+
 def _install(signo: int) -> None:
-    if _users.get(signo, 0) == 0:
+    _unrestored.discard(signo)
+    if _users.get(signo, 0) == 0 and signo not in _saved:
         if threading.current_thread() is not threading.main_thread():
             raise SignalError(
                 f"cannot watch signal {signo}: signal handlers can only be installed "
@@ -139,8 +165,19 @@ def _release(signo: int) -> None:
         _users[signo] = users
         return
     _users.pop(signo, None)
+    if threading.current_thread() is threading.main_thread():
+        _restore(signo)
+    else:
+        _unrestored.add(signo)  # restored on the next chance in the main thread
+
+
+def _restore(signo: int) -> _Handler:
     previous = _saved.pop(signo, signal.SIG_DFL)
+    _unrestored.discard(signo)
+    if previous is None:
+        previous = signal.SIG_DFL
     try:
-        signal.signal(signo, previous if previous is not None else signal.SIG_DFL)
+        signal.signal(signo, previous)
     except (OSError, ValueError) as exc:
         log.warning("could not restore the handler of signal %d: %s", signo, exc)
+    return previous
