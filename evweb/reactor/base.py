@@ -35,7 +35,7 @@ from evweb.reactor.watch import Watcher, WatcherCallback
 log = logging.getLogger("evweb.reactor")
 
 MAX_PRIORITIES = 256
-"""The most priority queues a base can have."""
+"""libevent's EVENT_MAX_PRIORITIES: a base has fewer queues than this (1..255)."""
 MAX_COMMON_TIMEOUTS = 256
 """The most common timeouts a base can have."""
 
@@ -132,6 +132,10 @@ class EventBase(Dispatcher, IntrospectionMixin):
         """
         if what & (SIGNAL | PERSIST):
             raise InvalidEventError("once() takes neither SIGNAL nor PERSIST")
+        if not what & (TIMEOUT | IO_BITS):
+            raise InvalidEventError(
+                f"once() needs TIMEOUT, READ, WRITE or CLOSED in what, got {what:#x}"
+            )
         if timeout is not None and not isinstance(timeout, CommonTimeout):
             timeout = check_timeout(timeout)
 
@@ -141,7 +145,7 @@ class EventBase(Dispatcher, IntrospectionMixin):
 
         event = Event(self, fd, what, fire)
         self._once.add(event)
-        if not what & IO_BITS and not timeout:
+        if not what & IO_BITS and (timeout is None or timeout == 0.0):
             self._activate_public(event, TIMEOUT, 1)
         else:
             event.add(timeout)
@@ -174,10 +178,10 @@ class EventBase(Dispatcher, IntrospectionMixin):
         return len(self._queues)
 
     def priority_init(self, npriorities: int) -> None:
-        """Use ``npriorities`` queues (1..256); refused while events are active."""
-        if not 1 <= npriorities <= MAX_PRIORITIES:
+        """Use ``npriorities`` queues (1..255, as libevent); refused while events are active."""
+        if not 1 <= npriorities < MAX_PRIORITIES:
             raise InvalidPriorityError(
-                f"invalid number of priorities {npriorities}: expected 1..{MAX_PRIORITIES}"
+                f"invalid number of priorities {npriorities}: expected 1..{MAX_PRIORITIES - 1}"
             )
         if self._active_count():
             raise EventStateError("cannot change the number of priorities while events are active")

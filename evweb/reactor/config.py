@@ -78,7 +78,7 @@ def supported_methods() -> list[str]:
 def _env_disabled(name: str, config: EventConfig) -> bool:
     if config.flags & BaseFlag.IGNORE_ENV or _is_setuid():
         return False
-    return bool(os.environ.get(f"EVENT_NO{name.upper()}"))
+    return f"EVENT_NO{name.upper()}" in os.environ  # set at all, even empty, as libevent
 
 
 def _is_setuid() -> bool:

@@ -131,5 +131,8 @@ class CommonTimeout:
     def __len__(self) -> int:
         return sum(1 for e in self.queue if e[2] is not None)
 
+    def __bool__(self) -> bool:
+        return True  # a handle, not a container: never falsy when empty
+
     def __repr__(self) -> str:
         return f"<CommonTimeout #{self.index} {self.duration:g}s>"
