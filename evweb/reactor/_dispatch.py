@@ -10,10 +10,20 @@ One iteration, as in libevent's ``event_base_loop``::
     activate ready fds, then expired timers
     run the lowest-numbered non-empty priority queue
 
-``_activate_ready`` and ``_run_queue`` run once per dispatched event, so they
-read Event slots directly, bind what they use to locals, and leave every
-rare case (non-persistent, signal, internal, finalizing, timed persistent
-events; loopbreak and loopcontinue) to a slow path behind a single test.
+Why there are two ways to run an fd's callback: libevent first moves every
+ready event to an active queue, then runs the queue. In Python that round
+trip (flag, append, pop, unflag) costs more than the rest of the dispatch.
+When the base has one priority queue and nothing else is active, the order
+libevent would produce is simply the poll order, so ``_run_ready`` calls
+plain events straight from the poll result and sends only the others
+(one-shot, signal, edge-triggered, timed, already active) through the queue.
+An insertion epoch keeps that exactly equivalent: an event added after the
+poll (re-added, or new on a reused fd number) is not run on that poll's
+readiness. ``tests/reactor/test_direct_dispatch.py`` pins each case.
+
+The per-event paths read Event slots directly and bind what they use to
+locals: they run once per dispatched event, and every attribute lookup
+there shows in ``bench/reactor.py``.
 """
 
 from __future__ import annotations
@@ -81,19 +91,19 @@ class Dispatcher(ThreadBridge):
                 self._time_cache = now
             if self._check:
                 self._run_watchers(self._check, CheckInfo())
-            if ready:
-                self._activate_ready(ready)
+            ran = self._activate_ready(ready) if ready else 0
             entries = self._timers.entries
             if entries and entries[0][0] <= now:
                 self._expire_timers(now)
             queues = self._queues
             if len(queues) == 1 and self._limit_after:
                 queue = queues[0]
-                if not queue:
+                if queue:
+                    ran = self._run_queue(queue) or ran
+                elif not ran:
                     if flags & NONBLOCK:
                         return 0
                     continue
-                ran = self._run_queue(queue)
                 if flags & ONCE and ran and not (queue or self._later):
                     return 0
             elif any(queues):
@@ -126,28 +136,88 @@ class Dispatcher(ThreadBridge):
 
     # --- activation ----------------------------------------------------------------
 
-    def _activate_ready(self, ready: list[tuple[int, int]]) -> None:
-        fdmap_get = self._fdmap.get
-        table = self._translate
+    def _activate_ready(self, ready: list[tuple[int, int]]) -> int:
+        """Activate (or run at once) what the poll found; returns how many callbacks ran."""
         queues = self._queues
+        if len(queues) == 1 and self._limit_after and not queues[0]:
+            return self._run_ready(ready)
+        solo_get = self._fdsolo.get
+        table = self._translate
+        append = queues[0].append
+        # With several priority queues every event takes _activate's full path.
+        care = _NEEDS_CARE if len(queues) == 1 else -1
         for fd, mask in ready:
-            events = fdmap_get(fd)
-            if events is None:
+            ev = solo_get(fd)
+            if ev is None:
+                self._activate_shared(fd, table[mask])
                 continue
-            what = table[mask]
-            for ev in events:
-                res = ev._events & what
+            res = ev._events & table[mask]
+            state = ev._state
+            if state & care or not res & _IO_READY:
                 if res & _IO_READY:
-                    state = ev._state
-                    if state & _NEEDS_CARE:
-                        self._activate(ev, res, 1)
-                    else:
-                        ev._res = res
-                        ev._state = state | ACTIVE
-                        queues[ev._priority].append(ev)
+                    self._activate(ev, res, 1)
+            else:
+                ev._res = res
+                ev._state = state | ACTIVE
+                append(ev)
         active = len(queues[0]) if len(queues) == 1 else sum(map(len, queues))
         if active > self._active_threshold:
             self._note_maxima()
+        return 0
+
+    def _run_ready(self, ready: list[tuple[int, int]]) -> int:
+        """Run plain events straight from the poll result; queue the others.
+
+        Used only when nothing else is active and the base has one priority
+        queue, so the order of callbacks is libevent's up to the order within
+        one priority, which libevent leaves undefined. "Plain" means
+        persistent, level-triggered, without timeout, not active by other
+        means (see ``Event._slow``). An event added after the poll (``_epoch``)
+        is skipped: that covers one deleted and re-added by an earlier
+        callback, and a new event on an fd number an earlier callback closed
+        and reused. After loopbreak or loopcontinue the remaining entries are
+        dropped: being level-triggered, the next poll reports them again.
+        """
+        solo_get = self._fdsolo.get
+        table = self._translate
+        epoch = self._epoch
+        ran = 0
+        for fd, mask in ready:
+            ev = solo_get(fd)
+            if ev is None:
+                self._activate_shared(fd, table[mask])
+                continue
+            res = ev._events & table[mask]
+            if ev._slow or ev._state & _NEEDS_CARE or ev._epoch > epoch or not res & _IO_READY:
+                if res & _IO_READY and ev._epoch <= epoch:
+                    self._activate(ev, res, 1)
+                continue
+            self._current = ev
+            ev._res = res
+            ran += 1
+            try:
+                ev._callback(fd, res, ev._arg)
+            except Exception as exc:
+                self._callback_failed(ev, exc)
+            if self._interrupt:
+                break
+        self._current = None
+        if ran > self._active_threshold:
+            self._note_direct(ran)
+        return ran
+
+    def _note_direct(self, ran: int) -> None:
+        """Count events run straight from the poll as active, for the high-water marks."""
+        if ran > self._max_active:
+            self._max_active = ran
+        self._note_maxima()
+
+    def _activate_shared(self, fd: int, what: int) -> None:
+        """Activate the events of an fd that several events wait on."""
+        for ev in self._fdmap.get(fd, ()):
+            res = ev._events & what
+            if res & _IO_READY:
+                self._activate(ev, res, 1)
 
     def _expire_timers(self, now: float) -> None:
         for ev in self._timers.pop_due(now):

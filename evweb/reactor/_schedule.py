@@ -1,7 +1,8 @@
 """Adding, deleting and activating events: the base's bookkeeping.
 
-The base keeps, per fd, the events waiting on it and the bits registered
-with the backend; per signal, its events; timers in a heap or in common
+The base keeps, per fd, the events waiting on it (and, for the usual fd
+with exactly one event, that event in ``_fdsolo`` so that dispatch needs no
+inner loop) and the bits registered with the backend; per signal, its events; timers in a heap or in common
 timeout queues; and one FIFO of active events per priority. These methods
 keep all of them consistent with each event's ``_state`` bits, the way
 libevent's ``event_add_nolock_``/``event_del_nolock_``/``event_active_nolock_``
@@ -9,8 +10,8 @@ do.
 
 ``Event._slow`` marks events the dispatch loop cannot run on its fast path:
 non-persistent ones (they must be deleted first), signals (run once per
-delivery), finalizing or internal ones, and those with a persistent timeout
-to re-arm. It is recomputed whenever one of those facts changes.
+delivery), edge-triggered ones (an edge must never be dropped), finalizing
+or internal ones, and those with a persistent timeout to re-arm. It is recomputed whenever one of those facts changes.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ _PENDING = INSERTED | TIMER | ACTIVE | ACTIVE_LATER
 def refresh_slow(ev: Event) -> None:
     """Recompute whether ``ev`` needs the dispatch loop's slow path."""
     ev._slow = bool(
-        ev._events & SIGNAL
+        ev._events & (SIGNAL | ET)
         or not ev._events & PERSIST
         or ev._state & (FINALIZING | INTERNAL)
         or ev._interval is not None
@@ -56,6 +57,8 @@ class Scheduler:
 
     _backend: Backend
     _fdmap: dict[int, list[Event]]
+    _fdsolo: dict[int, Event]
+    _epoch: int
     _fdbits: dict[int, int]
     _sigmap: dict[int, list[Event]]
     _timers: TimerHeap
@@ -212,10 +215,14 @@ class Scheduler:
         if new != old:
             self._backend.set(fd, old, new)
             self._fdbits[fd] = new
+        self._epoch += 1
+        ev._epoch = self._epoch
         if others is None:
             self._fdmap[fd] = [ev]
+            self._fdsolo[fd] = ev
         else:
             others.append(ev)
+            self._fdsolo.pop(fd, None)
 
     def _remove_io(self, ev: Event) -> None:
         fd = ev._fd
@@ -230,11 +237,14 @@ class Scheduler:
         old = self._fdbits[fd]
         if new != old:
             self._backend.set(fd, old, new)
+        if len(others) == 1:
+            self._fdsolo[fd] = others[0]
         if others:
             self._fdbits[fd] = new
         else:
             del self._fdmap[fd]
             del self._fdbits[fd]
+            self._fdsolo.pop(fd, None)
 
     def _insert_signal(self, ev: Event) -> None:
         signo = ev._fd

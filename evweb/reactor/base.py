@@ -55,6 +55,8 @@ class EventBase(Dispatcher, IntrospectionMixin):
         self._backend = open_backend(config)
         self._translate = self._backend.translate
         self._fdmap = {}
+        self._fdsolo = {}
+        self._epoch = 0
         self._fdbits = {}
         self._sigmap = {}
         self._timers = TimerHeap()

@@ -16,6 +16,7 @@ from evweb.errors import EventStateError, InvalidEventError, InvalidFdError, Inv
 from evweb.reactor.flags import (
     ALL_BITS,
     CLOSED,
+    ET,
     FINALIZE,
     IO_BITS,
     PERSIST,
@@ -122,6 +123,7 @@ class Event:
         "_priority",
         "_res",
         "_slow",
+        "_epoch",
         "_state",
         "_timer",
     )
@@ -131,6 +133,7 @@ class Event:
     ) -> None:
         self._base = base
         self._state = 0
+        self._epoch = 0
         self._timer: list[Any] | None = None
         self._common: CommonTimeout | None = None
         self._finalizer: Callable[[Event, Any], object] | None = None
@@ -150,7 +153,7 @@ class Event:
         self._ncalls = 0
         self._deadline = 0.0
         self._interval: float | CommonTimeout | None = None
-        self._slow = bool(what & SIGNAL or not what & PERSIST)
+        self._slow = bool(what & (SIGNAL | ET) or not what & PERSIST)
 
     def assign(
         self, base: EventBase, fd: Any, what: int, callback: Callback, arg: Any = None
