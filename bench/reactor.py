@@ -3,9 +3,13 @@
 
 Models (libevent's test/bench.c and test/bench_cascade.c, see README.md):
   bench    N socketpairs in a ring, persistent READ events, A bytes in flight,
-           W forwards in total; timed = add all N events + A initial writes +
-           loop(ONCE|NONBLOCK) until every byte is read.  Events are deleted
-           (untimed) after each run and re-added in the next one.
+           W forwards in total.  As in bench.c, only the dispatch is timed:
+           all N events are added, one NONBLOCK pass runs and the A first
+           bytes are written before the clock starts; then loop(ONCE|NONBLOCK)
+           until every byte is read.  Events are deleted (untimed) after each
+           run and re-added in the next one.  The "bare" column is a minimal
+           hand-written select.epoll loop calling the same callback: the floor
+           that any Python reactor pays for the callback and its syscalls.
   cascade  chain of N socketpairs, one-shot READ events with a 60 s timeout,
            one byte travels down the chain; timed = event setup + propagation.
 Every cell is the median over RUNS runs (after 2 warm-ups) of
@@ -43,12 +47,12 @@ ROWS: list[Row] = [("bench", n, a, w) for n in (100, 1000) for a in (1, 100)
 HEADLINE: list[Row] = [("bench", 1000, 100, 1000), ("bench", 1000, 100, 10000)]
 
 
-class Watchdog(Exception):
+class WatchdogError(Exception):
     pass
 
 
 def _alarm(signum: int, frame: object) -> None:
-    raise Watchdog(f"no result within {WATCHDOG_S} s")
+    raise WatchdogError(f"no result within {WATCHDOG_S} s")
 
 
 class Pairs:
@@ -102,7 +106,7 @@ def evweb_peer(method: str, row: Row, runs: int) -> float:
     from evweb import reactor as er
 
     model, n, a, w = row
-    Event, ONCE, READ = er.Event, er.ONCE, er.READ
+    event_cls, once_flag, read_flag = er.Event, er.ONCE, er.READ
     base = er.EventBase(er.EventConfig(method=method))
     if base.method != method:
         raise RuntimeError(f"asked for {method}, got {base.method}")
@@ -112,18 +116,20 @@ def evweb_peer(method: str, row: Row, runs: int) -> float:
         if model == "bench":
             done: list[bool] = []
             cb, reset, count = ring_callbacks(partial(done.append, True))
-            evs = [Event(base, rd[i], READ | er.PERSIST, cb, wr[(i + 1) % n]) for i in range(n)]
+            flags_ev = read_flag | er.PERSIST
+            evs = [event_cls(base, rd[i], flags_ev, cb, wr[(i + 1) % n]) for i in range(n)]
             starts = [wr[i * (n // a)] for i in range(a)]
-            target, flags = a + w, ONCE | er.NONBLOCK
+            target, flags = a + w, once_flag | er.NONBLOCK
 
             def run() -> float:
                 reset(w, target)
                 done.clear()
-                t0 = perf_counter_ns()
                 for ev in evs:
                     ev.add()
+                loop(flags)
                 for fd in starts:
                     write(fd, b"e")
+                t0 = perf_counter_ns()
                 for _ in range(2 * target + 100):  # each pass fires >= 1 callback
                     loop(flags)
                     if done:
@@ -137,7 +143,7 @@ def evweb_peer(method: str, row: Row, runs: int) -> float:
             return measure(run, runs)
 
         fired = 0
-        nxt = wr[1:] + [-1]
+        nxt = [*wr[1:], -1]
 
         def chain_cb(fd: int, what: int, wfd: int) -> None:
             nonlocal fired
@@ -150,7 +156,7 @@ def evweb_peer(method: str, row: Row, runs: int) -> float:
             nonlocal fired
             fired = 0
             t0 = perf_counter_ns()
-            evs = [Event(base, rd[i], READ, chain_cb, nxt[i]) for i in range(n)]
+            evs = [event_cls(base, rd[i], read_flag, chain_cb, nxt[i]) for i in range(n)]
             for ev in evs:
                 ev.add(60.0)
             write(wr[0], b"e")
@@ -158,7 +164,7 @@ def evweb_peer(method: str, row: Row, runs: int) -> float:
             for _ in range(n + 10):  # fallback should loop(0) return early
                 if fired >= n:
                     break
-                loop(ONCE)
+                loop(once_flag)
             t1 = perf_counter_ns()
             if fired != n:
                 raise RuntimeError(f"cascade fired {fired} of {n}")
@@ -167,6 +173,48 @@ def evweb_peer(method: str, row: Row, runs: int) -> float:
     finally:
         pairs.close()
         base.close()
+
+
+def bare_peer(row: Row, runs: int) -> float:
+    """The floor: a minimal select.epoll loop calling the same bench callback."""
+    import select
+
+    model, n, a, w = row
+    if model != "bench":
+        raise NotImplementedError("bare loop only for the bench model")
+    pairs = Pairs(n)
+    rd, wr, write = pairs.rd, pairs.wr, os.write
+    ep = select.epoll()
+    try:
+        done: list[bool] = []
+        cb, reset, count = ring_callbacks(partial(done.append, True))
+        nxt = {rd[i]: wr[(i + 1) % n] for i in range(n)}
+        starts = [wr[i * (n // a)] for i in range(a)]
+        target = a + w
+
+        def run() -> float:
+            reset(w, target)
+            done.clear()
+            for fd in rd:
+                ep.register(fd, select.EPOLLIN)
+            for fd in starts:
+                write(fd, b"e")
+            t0 = perf_counter_ns()
+            for _ in range(2 * target + 100):
+                for fd, _mask in ep.poll(0):
+                    cb(fd, 2, nxt[fd])
+                if done:
+                    break
+            t1 = perf_counter_ns()
+            for fd in rd:
+                ep.unregister(fd)
+            if count() != target:
+                raise RuntimeError(f"read {count()} of {target} bytes")
+            return (t1 - t0) / 1e3 / target
+        return measure(run, runs)
+    finally:
+        ep.close()
+        pairs.close()
 
 
 def asyncio_peer(row: Row, runs: int) -> float:
@@ -184,11 +232,11 @@ def asyncio_peer(row: Row, runs: int) -> float:
 
             def run() -> float:
                 reset(w, target)
-                t0 = perf_counter_ns()
                 for rfd, wfd in readers:
                     add_reader(rfd, cb, rfd, 0, wfd)
                 for fd in starts:
                     write(fd, b"e")
+                t0 = perf_counter_ns()
                 loop.run_forever()  # stopped by cb; bounded by the watchdog
                 t1 = perf_counter_ns()
                 for rfd, _ in readers:
@@ -199,7 +247,7 @@ def asyncio_peer(row: Row, runs: int) -> float:
             return measure(run, runs)
 
         fired = 0
-        nxt = wr[1:] + [-1]
+        nxt = [*wr[1:], -1]
         timers: list[asyncio.TimerHandle] = []
         timeouts: list[int] = []
         stop, call_later = loop.stop, loop.call_later
@@ -277,11 +325,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 runs per cell (smoke test)")
     ap.add_argument("--runs", type=int, help="timed runs per cell (default 15)")
-    ap.add_argument("--only", default="evweb,asyncio,c", help="comma list of evweb,asyncio,c")
+    ap.add_argument("--only", default="evweb,asyncio,bare,c",
+                    help="comma list of evweb,asyncio,bare,c")
     opts = ap.parse_args()
     runs = opts.runs or (3 if opts.quick else 15)
     only = {s.strip() for s in opts.only.split(",") if s.strip()}
-    if runs < 1 or not only <= {"evweb", "asyncio", "c"}:
+    if runs < 1 or not only <= {"evweb", "asyncio", "bare", "c"}:
         ap.error("--runs must be >= 1 and --only a subset of evweb,asyncio,c")
     sys.path.insert(0, str(HERE.parent))  # the repo root, for `import evweb`
     raise_nofile(4096)
@@ -294,10 +343,12 @@ def main() -> int:
             from evweb.reactor import supported_methods
             for m in supported_methods():
                 peers[f"evweb:{m}"] = partial(evweb_peer, m, runs=runs)
-        except Exception as e:  # noqa: BLE001 - any import problem makes it n/a
+        except Exception as e:  # any import problem makes it n/a
             na["evweb"] = f"{type(e).__name__}: {e}"
     if "asyncio" in only:
         peers["asyncio"] = partial(asyncio_peer, runs=runs)
+    if "bare" in only:
+        peers["bare"] = partial(bare_peer, runs=runs)
     if "c" in only:
         exe, why = build_c()
         if exe is None:
@@ -312,11 +363,13 @@ def main() -> int:
     notes: dict[str, list[str]] = {}
     for row in ROWS:  # interleave peers row by row so drift hits all of them
         for col, fn in peers.items():
+            if col == "bare" and row[0] != "bench":
+                continue  # the bare loop exists for the bench model only
             print(f"  {row[0]} N={row[1]} A={row[2]} W={row[3]}  {col} ...", file=sys.stderr)
             signal.setitimer(signal.ITIMER_REAL, WATCHDOG_S)
             try:
                 res[row, col] = fn(row)
-            except Exception as e:  # noqa: BLE001 - record, keep benchmarking
+            except Exception as e:  # record, keep benchmarking
                 msg = f"{type(e).__name__}: {e}".splitlines()[0][:160]
                 notes.setdefault(msg, []).append(f"{col} {row[0]} N={row[1]} A={row[2]} W={row[3]}")
             finally:
@@ -329,21 +382,24 @@ def main() -> int:
         x, y = res.get((row, "evweb:epoll")), res.get((row, other))
         return f"{x / y:.2f}" if x is not None and y else "n/a"
 
-    head = ["model", "N", "A", "W"] + cols + ["ep/aio", "ep/C"]
+    head = ["model", "N", "A", "W", *cols, "ep/aio", "ep/C"]
     table = [head]
     for row in ROWS:
         model, n, a, w = row
         cells = [model, str(n)] + (["-", "-"] if model == "cascade" else [str(a), str(w)])
         for col in cols:
             v = res.get((row, col))
+            if col == "bare" and model != "bench":
+                cells.append("-")
+                continue
             cells.append("n/a" if col in na else "err" if v is None else f"{v:.3f}")
-        table.append(cells + [ratio(row, "asyncio"), ratio(row, ccol)])
+        table.append([*cells, ratio(row, "asyncio"), ratio(row, ccol)])
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
     print(f"\nµs per callback (median of {runs} runs after {WARMUP} warm-ups), "
           f"python {sys.version.split()[0]}, asyncio selector {DefaultSelector.__name__}")
     for r in table:
         print("  ".join(c.rjust(wd) if i else c.ljust(wd) for i, (c, wd) in
-                        enumerate(zip(r, widths))))
+                        enumerate(zip(r, widths, strict=True))))
     for col, why in na.items():
         print(f"n/a  {col}: {why}")
     for msg, where in notes.items():

@@ -66,22 +66,21 @@ class Dispatcher(ThreadBridge):
 
     def _run(self, flags: int) -> int:
         poll = self._backend.poll
-        entries = self._timers.entries
         while True:
             if self._got_exit or self._break:
                 return 0
             self._continue = self._interrupt = False
             if self._mailbox:
                 self._drain_mailbox()
+            if self._later:
+                self._promote_later()
             queues = self._queues
-            if self._later or (queues[0] if len(queues) == 1 else any(queues)):
+            if queues[0] if len(queues) == 1 else any(queues):
                 timeout: float | None = 0.0
             elif flags & NO_EXIT_ON_EMPTY or self._n_inserted or self._n_timers or self._n_virtual:
                 timeout = 0.0 if flags & NONBLOCK else self._poll_timeout()
             else:
                 return 1
-            if self._later:
-                self._promote_later()
             if self._prepare:
                 self._run_watchers(self._prepare, PrepareInfo(timeout))
             self._time_cache = 0.0
@@ -91,12 +90,18 @@ class Dispatcher(ThreadBridge):
                 self._time_cache = now
             if self._check:
                 self._run_watchers(self._check, CheckInfo())
-            ran = self._activate_ready(ready) if ready else 0
+            queues = self._queues
+            single = len(queues) == 1 and self._limit_after
+            if not ready:
+                ran = 0
+            elif single and not queues[0]:
+                ran = self._run_ready(ready)
+            else:
+                ran = self._activate_ready(ready)
             entries = self._timers.entries
             if entries and entries[0][0] <= now:
                 self._expire_timers(now)
-            queues = self._queues
-            if len(queues) == 1 and self._limit_after:
+            if single:
                 queue = queues[0]
                 if queue:
                     ran = self._run_queue(queue) or ran
@@ -137,10 +142,8 @@ class Dispatcher(ThreadBridge):
     # --- activation ----------------------------------------------------------------
 
     def _activate_ready(self, ready: list[tuple[int, int]]) -> int:
-        """Activate (or run at once) what the poll found; returns how many callbacks ran."""
+        """Queue what the poll found (when ``_run_ready`` may not run it); returns 0."""
         queues = self._queues
-        if len(queues) == 1 and self._limit_after and not queues[0]:
-            return self._run_ready(ready)
         solo_get = self._fdsolo.get
         table = self._translate
         append = queues[0].append
@@ -203,14 +206,8 @@ class Dispatcher(ThreadBridge):
                 break
         self._current = None
         if ran > self._active_threshold:
-            self._note_direct(ran)
+            self._note_maxima(ran)
         return ran
-
-    def _note_direct(self, ran: int) -> None:
-        """Count events run straight from the poll as active, for the high-water marks."""
-        if ran > self._max_active:
-            self._max_active = ran
-        self._note_maxima()
 
     def _activate_shared(self, fd: int, what: int) -> None:
         """Activate the events of an fd that several events wait on."""

@@ -1,17 +1,18 @@
 """Adding, deleting and activating events: the base's bookkeeping.
 
-The base keeps, per fd, the events waiting on it (and, for the usual fd
-with exactly one event, that event in ``_fdsolo`` so that dispatch needs no
-inner loop) and the bits registered with the backend; per signal, its events; timers in a heap or in common
-timeout queues; and one FIFO of active events per priority. These methods
-keep all of them consistent with each event's ``_state`` bits, the way
-libevent's ``event_add_nolock_``/``event_del_nolock_``/``event_active_nolock_``
-do.
+The base keeps, per fd, the events waiting on it and the bits registered
+with the backend (and, for the usual fd with exactly one event, that event
+in ``_fdsolo``, so that dispatch needs no inner loop); per signal, its
+events; timers in a heap or in common timeout queues; and one FIFO of active
+events per priority. These methods keep all of them consistent with each
+event's ``_state`` bits, the way libevent's ``event_add_nolock_``,
+``event_del_nolock_`` and ``event_active_nolock_`` do.
 
 ``Event._slow`` marks events the dispatch loop cannot run on its fast path:
 non-persistent ones (they must be deleted first), signals (run once per
 delivery), edge-triggered ones (an edge must never be dropped), finalizing
-or internal ones, and those with a persistent timeout to re-arm. It is recomputed whenever one of those facts changes.
+or internal ones, and those with a persistent timeout to re-arm. It is
+recomputed whenever one of those facts changes.
 """
 
 from __future__ import annotations
@@ -93,14 +94,15 @@ class Scheduler:
         active = self._active_count() - self._n_active_internal
         return self._n_inserted + self._n_timers + active
 
-    def _note_maxima(self) -> None:
+    def _note_maxima(self, extra_active: int = 0) -> None:
         """Update the high-water marks, and the active count that can next beat one.
 
         The dispatch loop compares only the active count with
         ``_active_threshold``; every change that could lower the threshold
         (more events added, more timers) calls this method itself.
+        ``extra_active`` counts events the loop ran without queueing them.
         """
-        active = self._active_count()
+        active = self._active_count() + extra_active
         if active > self._max_active:
             self._max_active = active
         base_count = self._n_inserted + self._n_timers - self._n_active_internal

@@ -115,6 +115,7 @@ class Event:
         "_callback",
         "_common",
         "_deadline",
+        "_epoch",
         "_events",
         "_fd",
         "_finalizer",
@@ -123,7 +124,6 @@ class Event:
         "_priority",
         "_res",
         "_slow",
-        "_epoch",
         "_state",
         "_timer",
     )
