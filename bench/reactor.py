@@ -12,7 +12,7 @@ Models (libevent's test/bench.c and test/bench_cascade.c, see README.md):
            that any Python reactor pays for the callback and its syscalls.
   cascade  chain of N socketpairs, one-shot READ events with a 60 s timeout,
            one byte travels down the chain; timed = event setup + propagation.
-Every cell is the median over RUNS runs (after 2 warm-ups) of
+Every cell is the median of 5 interleaved rounds x RUNS runs (after 2 warm-ups) of
 microseconds per callback.  Exit status 1 iff the headline bar FAILs.
 """
 from __future__ import annotations
@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 C_SRC = HERE / "c" / "reactor_bench.c"
 C_EXE = HERE / ".build" / "reactor_bench"
 WARMUP = 2
+ROUNDS = 5  # each peer runs `runs` times per round; the cell is the median of all rounds
 WATCHDOG_S = 120  # hard time bound for one peer on one row
 BAR = 0.8  # headline: evweb(epoll) <= BAR * asyncio at bench N=1000 A=100
 Callback = Callable[[int, int, int], None]
@@ -95,14 +96,14 @@ def ring_callbacks(stop: Callable[[], object]) -> tuple[Callback, Callable[[int,
     return cb, reset, lambda: count
 
 
-def measure(run: Callable[[], float], runs: int) -> float:
+def measure(run: Callable[[], float], runs: int) -> list[float]:
     gc.collect()
     for _ in range(WARMUP):
         run()
-    return statistics.median(run() for _ in range(runs))
+    return [run() for _ in range(runs)]
 
 
-def evweb_peer(method: str, row: Row, runs: int) -> float:
+def evweb_peer(method: str, row: Row, runs: int) -> list[float]:
     from evweb import reactor as er
 
     model, n, a, w = row
@@ -175,7 +176,7 @@ def evweb_peer(method: str, row: Row, runs: int) -> float:
         base.close()
 
 
-def bare_peer(row: Row, runs: int) -> float:
+def bare_peer(row: Row, runs: int) -> list[float]:
     """The floor: a minimal select.epoll loop calling the same bench callback."""
     import select
 
@@ -217,7 +218,7 @@ def bare_peer(row: Row, runs: int) -> float:
         pairs.close()
 
 
-def asyncio_peer(row: Row, runs: int) -> float:
+def asyncio_peer(row: Row, runs: int) -> list[float]:
     model, n, a, w = row
     loop = asyncio.new_event_loop()  # SelectorEventLoop (epoll on Linux)
     pairs = Pairs(n)
@@ -304,14 +305,14 @@ def build_c() -> tuple[Path | None, str]:
     return None, f"gcc failed: {err}"
 
 
-def c_peer(exe: Path, method: str, row: Row, runs: int) -> float:
+def c_peer(exe: Path, method: str, row: Row, runs: int) -> list[float]:
     model, n, a, w = row
     cmd = [str(exe), model, "-n", str(n), "-a", str(a), "-w", str(w), "-r", str(runs),
            "-m", method]
     p = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=WATCHDOG_S)
     if p.returncode != 0:
         raise RuntimeError(p.stderr.strip() or f"exit status {p.returncode}")
-    return float(p.stdout)
+    return [float(p.stdout)]  # the C program reports the median of its runs
 
 
 def raise_nofile(need: int) -> None:
@@ -323,12 +324,12 @@ def raise_nofile(need: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="3 runs per cell (smoke test)")
-    ap.add_argument("--runs", type=int, help="timed runs per cell (default 15)")
+    ap.add_argument("--quick", action="store_true", help="1 run per round (smoke test)")
+    ap.add_argument("--runs", type=int, help="timed runs per peer per round (default 3)")
     ap.add_argument("--only", default="evweb,asyncio,bare,c",
                     help="comma list of evweb,asyncio,bare,c")
     opts = ap.parse_args()
-    runs = opts.runs or (3 if opts.quick else 15)
+    runs = opts.runs or (1 if opts.quick else 3)
     only = {s.strip() for s in opts.only.split(",") if s.strip()}
     if runs < 1 or not only <= {"evweb", "asyncio", "bare", "c"}:
         ap.error("--runs must be >= 1 and --only a subset of evweb,asyncio,c")
@@ -336,7 +337,7 @@ def main() -> int:
     raise_nofile(4096)
     signal.signal(signal.SIGALRM, _alarm)
 
-    peers: dict[str, Callable[[Row], float]] = {}
+    peers: dict[str, Callable[[Row], list[float]]] = {}
     na: dict[str, str] = {}  # column -> reason it is n/a
     if "evweb" in only:
         try:
@@ -361,19 +362,27 @@ def main() -> int:
 
     res: dict[tuple[Row, str], float] = {}
     notes: dict[str, list[str]] = {}
-    for row in ROWS:  # interleave peers row by row so drift hits all of them
-        for col, fn in peers.items():
-            if col == "bare" and row[0] != "bench":
-                continue  # the bare loop exists for the bench model only
-            print(f"  {row[0]} N={row[1]} A={row[2]} W={row[3]}  {col} ...", file=sys.stderr)
-            signal.setitimer(signal.ITIMER_REAL, WATCHDOG_S)
-            try:
-                res[row, col] = fn(row)
-            except Exception as e:  # record, keep benchmarking
-                msg = f"{type(e).__name__}: {e}".splitlines()[0][:160]
-                notes.setdefault(msg, []).append(f"{col} {row[0]} N={row[1]} A={row[2]} W={row[3]}")
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+    for row in ROWS:  # peers take turns, round by round, so drift hits all of them alike
+        samples: dict[str, list[float]] = {}
+        failed: set[str] = set()
+        for _round in range(ROUNDS):
+            for col, fn in peers.items():
+                if col in failed or (col == "bare" and row[0] != "bench"):
+                    continue  # the bare loop exists for the bench model only
+                print(f"  {row[0]} N={row[1]} A={row[2]} W={row[3]}  {col} ...", file=sys.stderr)
+                signal.setitimer(signal.ITIMER_REAL, WATCHDOG_S)
+                try:
+                    samples.setdefault(col, []).extend(fn(row))
+                except Exception as e:  # record, keep benchmarking
+                    failed.add(col)
+                    msg = f"{type(e).__name__}: {e}".splitlines()[0][:160]
+                    where = f"{col} {row[0]} N={row[1]} A={row[2]} W={row[3]}"
+                    notes.setdefault(msg, []).append(where)
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+        for col, values in samples.items():
+            if col not in failed:
+                res[row, col] = statistics.median(values)
 
     cols = list(peers) + list(na)
     ccol = next((c for c in peers if c.startswith("C:")), "C")
@@ -395,7 +404,7 @@ def main() -> int:
             cells.append("n/a" if col in na else "err" if v is None else f"{v:.3f}")
         table.append([*cells, ratio(row, "asyncio"), ratio(row, ccol)])
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-    print(f"\nµs per callback (median of {runs} runs after {WARMUP} warm-ups), "
+    print(f"\nµs per callback (median of {ROUNDS} rounds x {runs} runs, peers interleaved), "
           f"python {sys.version.split()[0]}, asyncio selector {DefaultSelector.__name__}")
     for r in table:
         print("  ".join(c.rjust(wd) if i else c.ljust(wd) for i, (c, wd) in

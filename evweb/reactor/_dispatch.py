@@ -181,22 +181,22 @@ class Dispatcher(ThreadBridge):
         and reused. After loopbreak or loopcontinue the remaining entries are
         dropped: being level-triggered, the next poll reports them again.
         """
-        solo_get = self._fdsolo.get
+        solo = self._fdsolo
         table = self._translate
         epoch = self._epoch
         ran = 0
         for fd, mask in ready:
-            ev = solo_get(fd)
-            if ev is None:
+            try:
+                ev = solo[fd]
+            except KeyError:  # several events on this fd, or none any more
                 self._activate_shared(fd, table[mask])
                 continue
             res = ev._events & table[mask]
-            if ev._slow or ev._state & _NEEDS_CARE or ev._epoch > epoch or not res & _IO_READY:
+            if ev._gate > epoch or ev._state & _NEEDS_CARE or not res & _IO_READY:
                 if res & _IO_READY and ev._epoch <= epoch:
                     self._activate(ev, res, 1)
                 continue
             self._current = ev
-            ev._res = res
             ran += 1
             try:
                 ev._callback(fd, res, ev._arg)

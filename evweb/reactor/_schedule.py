@@ -8,7 +8,8 @@ events per priority. These methods keep all of them consistent with each
 event's ``_state`` bits, the way libevent's ``event_add_nolock_``,
 ``event_del_nolock_`` and ``event_active_nolock_`` do.
 
-``Event._slow`` marks events the dispatch loop cannot run on its fast path:
+``Event._slow`` marks events the dispatch loop cannot run on its fast path
+(and ``Event._gate`` folds it with the insertion epoch into one number):
 non-persistent ones (they must be deleted first), signals (run once per
 delivery), edge-triggered ones (an edge must never be dropped), finalizing
 or internal ones, and those with a persistent timeout to re-arm. It is
@@ -30,6 +31,7 @@ from evweb.reactor.event import (
     FINALIZING,
     INSERTED,
     INTERNAL,
+    NEVER,
     TIMER,
     Event,
     Timeout,
@@ -51,6 +53,13 @@ def refresh_slow(ev: Event) -> None:
         or ev._state & (FINALIZING | INTERNAL)
         or ev._interval is not None
     )
+    ev._gate = NEVER if ev._slow else ev._epoch
+
+
+def mark_slow(ev: Event) -> None:
+    """Send ``ev`` through the slow path from now on."""
+    ev._slow = True
+    ev._gate = NEVER
 
 
 class Scheduler:
@@ -139,7 +148,7 @@ class Scheduler:
             return
         if events & PERSIST:
             ev._interval = common if common is not None else seconds
-            ev._slow = True
+            mark_slow(ev)
         if state & ACTIVE and ev._res & TIMEOUT:
             self._unqueue(ev)  # a rescheduled timeout must not also fire now
         self._schedule(ev, self._now() + seconds, common)
@@ -219,6 +228,8 @@ class Scheduler:
             self._fdbits[fd] = new
         self._epoch += 1
         ev._epoch = self._epoch
+        if not ev._slow:
+            ev._gate = ev._epoch
         if others is None:
             self._fdmap[fd] = [ev]
             self._fdsolo[fd] = ev
@@ -281,7 +292,7 @@ class Scheduler:
         ev = Event(self, fd, 0x02 | PERSIST, callback)  # type: ignore[arg-type]
         ev._state = INTERNAL
         ev._priority = 0
-        ev._slow = True
+        mark_slow(ev)
         self._add(ev, None)
         return ev
 
@@ -363,4 +374,4 @@ class Scheduler:
         ev._res = FINALIZE
         self._enqueue(ev)
         ev._state |= FINALIZING
-        ev._slow = True
+        mark_slow(ev)

@@ -25,6 +25,7 @@ from evweb.errors import (
 )
 from evweb.reactor._dispatch import Dispatcher
 from evweb.reactor._introspect import IntrospectionMixin
+from evweb.reactor._schedule import mark_slow
 from evweb.reactor.config import EventConfig, open_backend
 from evweb.reactor.event import ACTIVE, INTERNAL, Callback, Event, Timeout, check_timeout
 from evweb.reactor.flags import IO_BITS, PERSIST, SIGNAL, TIMEOUT, BaseFlag, Feature
@@ -223,7 +224,7 @@ class EventBase(Dispatcher, IntrospectionMixin):
         driver = Event(self, -1, 0, self._fire_common, common)
         driver._state = INTERNAL
         driver._priority = 0
-        driver._slow = True
+        mark_slow(driver)
         common.driver = driver
         self._common.append(common)
         return common

@@ -44,6 +44,9 @@ ACTIVE_LATER = 0x08
 FINALIZING = 0x10
 INTERNAL = 0x20
 
+NEVER = 1 << 62
+"""``Event._gate`` of an event that never takes the direct dispatch path."""
+
 _PENDING_BITS = IO_BITS | SIGNAL
 _INF = math.inf
 
@@ -119,6 +122,7 @@ class Event:
         "_events",
         "_fd",
         "_finalizer",
+        "_gate",
         "_interval",
         "_ncalls",
         "_priority",
@@ -154,6 +158,7 @@ class Event:
         self._deadline = 0.0
         self._interval: float | CommonTimeout | None = None
         self._slow = bool(what & (SIGNAL | ET) or not what & PERSIST)
+        self._gate = NEVER
 
     def assign(
         self, base: EventBase, fd: Any, what: int, callback: Callback, arg: Any = None
