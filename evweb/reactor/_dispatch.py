@@ -197,7 +197,7 @@ class Dispatcher(ThreadBridge):
                     self._activate(ev, res, 1)
                 continue
             self._current = ev
-            ran += 1
+            ran = 1
             try:
                 ev._callback(fd, res, ev._arg)
             except Exception as exc:
@@ -205,8 +205,8 @@ class Dispatcher(ThreadBridge):
             if self._interrupt:
                 break
         self._current = None
-        if ran > self._active_threshold:
-            self._note_maxima(ran)
+        if len(ready) > self._active_threshold:
+            self._note_maxima(len(ready))  # what the poll made active, run or queued
         return ran
 
     def _activate_shared(self, fd: int, what: int) -> None:
