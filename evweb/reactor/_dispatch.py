@@ -260,56 +260,41 @@ class Dispatcher(ThreadBridge):
             else:
                 interval = self._max_interval
                 end = None if interval is None else monotonic() + interval
-                ran = self._run_queue_limited(queue, self._max_callbacks, end)
+                ran = self._run_queue(queue, self._max_callbacks, end)
             if ran:
                 break  # a real callback ran: lower priorities wait for the next round
         self._running_priority = -1
         return ran
 
-    def _run_queue(self, queue: deque[Event]) -> int:
+    def _run_queue(
+        self, queue: deque[Event], limit: int = _NO_LIMIT, end: float | None = None
+    ) -> int:
+        """Run ``queue`` until empty, interrupted, or past ``limit`` callbacks or ``end``.
+
+        Returns the user callbacks run, or -1 after loopbreak.
+        """
         popleft = queue.popleft
-        count = 0
+        ran = 0
         while queue:
             ev = popleft()
             self._current = ev
             if ev._slow:
-                count += self._run_slow(ev)
+                ran += self._run_slow(ev)
             else:
                 ev._state ^= ACTIVE
-                count += 1
+                ran += 1
                 try:
                     ev._callback(ev._fd, ev._res, ev._arg)
                 except Exception as exc:
                     self._callback_failed(ev, exc)
             if self._interrupt:
                 if self._break:
-                    count = -1
+                    ran = -1
+                break
+            if ran >= limit or (end is not None and monotonic() >= end):
                 break
         self._current = None
-        return count
-
-    def _run_queue_limited(self, queue: deque[Event], limit: int, end: float | None) -> int:
-        count = 0
-        while queue:
-            ev = queue.popleft()
-            self._current = ev
-            if ev._slow:
-                count += self._run_slow(ev)
-            else:
-                ev._state ^= ACTIVE
-                count += 1
-                try:
-                    ev._callback(ev._fd, ev._res, ev._arg)
-                except Exception as exc:
-                    self._callback_failed(ev, exc)
-            if self._interrupt:
-                if self._break:
-                    count = -1
-                break
-            if count >= limit or (end is not None and monotonic() >= end):
-                break
-        self._current = None
-        return count
+        return ran
 
     def _run_slow(self, ev: Event) -> int:
         """Run one event that needs care; returns 1 when it was a user event, else 0."""

@@ -12,7 +12,11 @@ import os
 import socket
 from typing import Any
 
+import pytest
+
 from evweb.reactor import COUNT_ACTIVE, NONBLOCK, ONCE, PERSIST, READ, EventBase
+
+pytestmark = pytest.mark.usefixtures("callbacks_must_not_fail")
 
 Pair = tuple[socket.socket, socket.socket]
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import gc
 import io
-import logging
 import os
 import re
 import socket
 import time
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -51,25 +49,7 @@ TEST1 = b"this is a test\x00"
 Pair = tuple[socket.socket, socket.socket]
 
 
-class _ErrorLog(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture(autouse=True)
-def callbacks_must_not_fail() -> Iterator[None]:
-    """evweb logs a callback's exception and loops on; here that fails the test."""
-    handler = _ErrorLog()
-    logger = logging.getLogger("evweb")
-    logger.addHandler(handler)
-    yield
-    logger.removeHandler(handler)
-    if handler.records:
-        pytest.fail("a callback raised:\n" + "\n".join(handler.format(r) for r in handler.records))
+pytestmark = pytest.mark.usefixtures("callbacks_must_not_fail")
 
 
 def noop(fd: int, what: int, arg: Any) -> None:

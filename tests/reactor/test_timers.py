@@ -8,12 +8,10 @@ tiny epsilon for the order clocks are read in), never absurdly late.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -44,25 +42,7 @@ LATE = 1.0
 Pair = tuple[socket.socket, socket.socket]
 
 
-class _ErrorLog(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture(autouse=True)
-def callbacks_must_not_fail() -> Iterator[None]:
-    """evweb logs a callback's exception and loops on; here that fails the test."""
-    handler = _ErrorLog()
-    logger = logging.getLogger("evweb")
-    logger.addHandler(handler)
-    yield
-    logger.removeHandler(handler)
-    if handler.records:
-        pytest.fail("a callback raised:\n" + "\n".join(handler.format(r) for r in handler.records))
+pytestmark = pytest.mark.usefixtures("callbacks_must_not_fail")
 
 
 def noop(fd: int, what: int, arg: Any) -> None:
