@@ -36,7 +36,7 @@ from typing import Any
 
 from evweb.reactor._threads import ThreadBridge
 from evweb.reactor.config import EventConfig
-from evweb.reactor.event import ACTIVE, FINALIZING, INSERTED, INTERNAL, TIMER, Event
+from evweb.reactor.event import ACTIVE, FINALIZING, INSERTED, INTERNAL, NEVER, TIMER, Event
 from evweb.reactor.flags import NO_EXIT_ON_EMPTY, NONBLOCK, ONCE, PERSIST, SIGNAL, TIMEOUT
 from evweb.reactor.timers import CommonTimeout
 from evweb.reactor.watch import CheckInfo, PrepareInfo, Watcher
@@ -162,6 +162,7 @@ class Dispatcher(ThreadBridge):
             else:
                 ev._res = res
                 ev._state = state | ACTIVE
+                ev._gate = NEVER
                 append(ev)
         active = len(queues[0]) if len(queues) == 1 else sum(map(len, queues))
         if active > self._active_threshold:
@@ -192,7 +193,7 @@ class Dispatcher(ThreadBridge):
                 self._activate_shared(fd, table[mask])
                 continue
             res = ev._events & table[mask]
-            if ev._gate > epoch or ev._state & _NEEDS_CARE or not res & _IO_READY:
+            if ev._gate > epoch:  # slow, queued, or added after the poll
                 if res & _IO_READY and ev._epoch <= epoch:
                     self._activate(ev, res, 1)
                 continue
@@ -282,6 +283,7 @@ class Dispatcher(ThreadBridge):
                 ran += self._run_slow(ev)
             else:
                 ev._state ^= ACTIVE
+                ev._gate = ev._epoch  # back on the direct path
                 ran += 1
                 try:
                     ev._callback(ev._fd, ev._res, ev._arg)

@@ -9,10 +9,11 @@ event's ``_state`` bits, the way libevent's ``event_add_nolock_``,
 ``event_del_nolock_`` and ``event_active_nolock_`` do.
 
 ``Event._slow`` marks events the dispatch loop cannot run on its fast path
-(and ``Event._gate`` folds it with the insertion epoch into one number):
+(``Event._gate`` folds it, the insertion epoch and "queued" into one number):
 non-persistent ones (they must be deleted first), signals (run once per
-delivery), edge-triggered ones (an edge must never be dropped), finalizing
-or internal ones, and those with a persistent timeout to re-arm. It is
+delivery), edge-triggered ones (an edge must never be dropped), CLOSED-only
+ones (an error wakes readers and writers, not them), finalizing or internal
+ones, and those with a persistent timeout to re-arm. It is
 recomputed whenever one of those facts changes.
 """
 
@@ -36,6 +37,7 @@ from evweb.reactor.event import (
     Event,
     Timeout,
     check_timeout,
+    needs_slow_path,
 )
 from evweb.reactor.flags import ET, FINALIZE, IO_BITS, PERSIST, SIGNAL, TIMEOUT, Feature
 from evweb.reactor.signals import SignalReceiver, check_signal_number
@@ -48,12 +50,11 @@ _PENDING = INSERTED | TIMER | ACTIVE | ACTIVE_LATER
 def refresh_slow(ev: Event) -> None:
     """Recompute whether ``ev`` needs the dispatch loop's slow path."""
     ev._slow = bool(
-        ev._events & (SIGNAL | ET)
-        or not ev._events & PERSIST
+        needs_slow_path(ev._events)
         or ev._state & (FINALIZING | INTERNAL)
         or ev._interval is not None
     )
-    ev._gate = NEVER if ev._slow else ev._epoch
+    ev._gate = NEVER if ev._slow or ev._state & (ACTIVE | ACTIVE_LATER) else ev._epoch
 
 
 def mark_slow(ev: Event) -> None:
@@ -349,6 +350,7 @@ class Scheduler:
 
     def _enqueue(self, ev: Event) -> None:
         ev._state = (ev._state & ~ACTIVE_LATER) | ACTIVE
+        ev._gate = NEVER  # queued: not for the direct path until it has run
         if ev._priority < self._running_priority:
             self._continue = self._interrupt = True
         self._queues[ev._priority].append(ev)
@@ -364,6 +366,7 @@ class Scheduler:
             return
         ev._res = res
         ev._state = state | ACTIVE_LATER
+        ev._gate = NEVER
         self._later.append(ev)
 
     def _finalize(self, ev: Event, finalizer: Callable[[Event, Any], object]) -> None:

@@ -51,6 +51,11 @@ _PENDING_BITS = IO_BITS | SIGNAL
 _INF = math.inf
 
 
+def needs_slow_path(what: int) -> bool:
+    """Whether events declared with ``what`` can never take the direct dispatch path."""
+    return bool(what & (SIGNAL | ET) or not what & PERSIST or what & IO_BITS == CLOSED)
+
+
 class _SelfArg:
     """Marker type of :data:`SELF`."""
 
@@ -157,7 +162,7 @@ class Event:
         self._ncalls = 0
         self._deadline = 0.0
         self._interval: float | CommonTimeout | None = None
-        self._slow = bool(what & (SIGNAL | ET) or not what & PERSIST)
+        self._slow = needs_slow_path(what)
         self._gate = NEVER
 
     def assign(

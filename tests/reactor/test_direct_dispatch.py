@@ -201,3 +201,32 @@ def test_direct_events_count_towards_the_active_high_water_mark(base: EventBase)
         for ev in events:
             ev.delete()
         _close(pairs)
+
+
+def test_event_activated_later_in_the_same_batch_runs_once(base: EventBase) -> None:
+    pairs = _pairs(2)
+    calls: list[int] = []
+    events = []
+
+    def cb(fd: int, what: int, index: int) -> None:
+        calls.append(index)
+        try:
+            pairs[index][0].recv(10)
+        except BlockingIOError:
+            pass
+        if len(calls) == 1:
+            base.activate_later(events[1 - index], READ)
+
+    try:
+        events.extend(base.event(a, READ | PERSIST, cb, i) for i, (a, _) in enumerate(pairs))
+        for ev in events:
+            ev.add()
+        for _, b in pairs:
+            b.send(b"x")
+        for _ in range(3):
+            base.loop(ONCE | NONBLOCK)
+        assert sorted(calls) == [0, 1]
+    finally:
+        for ev in events:
+            ev.delete()
+        _close(pairs)
