@@ -12,7 +12,8 @@ Models (libevent's test/bench.c and test/bench_cascade.c, see README.md):
            that any Python reactor pays for the callback and its syscalls.
   cascade  chain of N socketpairs, one-shot READ events with a 60 s timeout,
            one byte travels down the chain; timed = event setup + propagation.
-Every cell is the median of 5 interleaved rounds x RUNS runs (after 2 warm-ups) of
+Every cell is the median of RUNS runs (after 2 warm-ups), the peers taking
+turns run by run so that the machine's drift hits all of them alike, of
 microseconds per callback.  Exit status 1 iff the headline bar FAILs.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ import socket
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from selectors import DefaultSelector
@@ -38,7 +39,6 @@ HERE = Path(__file__).resolve().parent
 C_SRC = HERE / "c" / "reactor_bench.c"
 C_EXE = HERE / ".build" / "reactor_bench"
 WARMUP = 2
-ROUNDS = 5  # each peer runs `runs` times per round; the cell is the median of all rounds
 WATCHDOG_S = 120  # hard time bound for one peer on one row
 BAR = 0.8  # headline: evweb(epoll) <= BAR * asyncio at bench N=1000 A=100
 Callback = Callable[[int, int, int], None]
@@ -96,14 +96,16 @@ def ring_callbacks(stop: Callable[[], object]) -> tuple[Callback, Callable[[int,
     return cb, reset, lambda: count
 
 
-def measure(run: Callable[[], float], runs: int) -> list[float]:
+def measure(run: Callable[[], float]) -> Iterator[float]:
+    """Warm up, then yield one timed run per ``next()``: the caller interleaves peers."""
     gc.collect()
     for _ in range(WARMUP):
         run()
-    return [run() for _ in range(runs)]
+    while True:
+        yield run()
 
 
-def evweb_peer(method: str, row: Row, runs: int) -> list[float]:
+def evweb_peer(method: str, row: Row) -> Iterator[float]:
     from evweb import reactor as er
 
     model, n, a, w = row
@@ -141,7 +143,7 @@ def evweb_peer(method: str, row: Row, runs: int) -> list[float]:
                 if count() != target:
                     raise RuntimeError(f"read {count()} of {target} bytes")
                 return (t1 - t0) / 1e3 / target
-            return measure(run, runs)
+            yield from measure(run)
 
         fired = 0
         nxt = [*wr[1:], -1]
@@ -170,13 +172,13 @@ def evweb_peer(method: str, row: Row, runs: int) -> list[float]:
             if fired != n:
                 raise RuntimeError(f"cascade fired {fired} of {n}")
             return (t1 - t0) / 1e3 / n
-        return measure(run_chain, runs)
+        yield from measure(run_chain)
     finally:
         pairs.close()
         base.close()
 
 
-def bare_peer(row: Row, runs: int) -> list[float]:
+def bare_peer(row: Row) -> Iterator[float]:
     """The floor: a minimal select.epoll loop calling the same bench callback."""
     import select
 
@@ -212,13 +214,13 @@ def bare_peer(row: Row, runs: int) -> list[float]:
             if count() != target:
                 raise RuntimeError(f"read {count()} of {target} bytes")
             return (t1 - t0) / 1e3 / target
-        return measure(run, runs)
+        yield from measure(run)
     finally:
         ep.close()
         pairs.close()
 
 
-def asyncio_peer(row: Row, runs: int) -> list[float]:
+def asyncio_peer(row: Row) -> Iterator[float]:
     model, n, a, w = row
     loop = asyncio.new_event_loop()  # SelectorEventLoop (epoll on Linux)
     pairs = Pairs(n)
@@ -245,7 +247,7 @@ def asyncio_peer(row: Row, runs: int) -> list[float]:
                 if count() != target:
                     raise RuntimeError(f"read {count()} of {target} bytes")
                 return (t1 - t0) / 1e3 / target
-            return measure(run, runs)
+            yield from measure(run)
 
         fired = 0
         nxt = [*wr[1:], -1]
@@ -278,7 +280,7 @@ def asyncio_peer(row: Row, runs: int) -> list[float]:
             if fired != n or timeouts:
                 raise RuntimeError(f"cascade fired {fired} of {n}")
             return (t1 - t0) / 1e3 / n
-        return measure(run_chain, runs)
+        yield from measure(run_chain)
     finally:
         for fd in rd:
             remove_reader(fd)
@@ -305,14 +307,15 @@ def build_c() -> tuple[Path | None, str]:
     return None, f"gcc failed: {err}"
 
 
-def c_peer(exe: Path, method: str, row: Row, runs: int) -> list[float]:
+def c_peer(exe: Path, method: str, row: Row) -> Iterator[float]:
+    """One C process per sample (it warms up, then times one run)."""
     model, n, a, w = row
-    cmd = [str(exe), model, "-n", str(n), "-a", str(a), "-w", str(w), "-r", str(runs),
-           "-m", method]
-    p = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=WATCHDOG_S)
-    if p.returncode != 0:
-        raise RuntimeError(p.stderr.strip() or f"exit status {p.returncode}")
-    return [float(p.stdout)]  # the C program reports the median of its runs
+    cmd = [str(exe), model, "-n", str(n), "-a", str(a), "-w", str(w), "-r", "1", "-m", method]
+    while True:
+        p = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=WATCHDOG_S)
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr.strip() or f"exit status {p.returncode}")
+        yield float(p.stdout)
 
 
 def raise_nofile(need: int) -> None:
@@ -324,32 +327,32 @@ def raise_nofile(need: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="1 run per round (smoke test)")
-    ap.add_argument("--runs", type=int, help="timed runs per peer per round (default 3)")
+    ap.add_argument("--quick", action="store_true", help="3 runs per cell (smoke test)")
+    ap.add_argument("--runs", type=int, help="timed runs per cell, peers alternating (default 15)")
     ap.add_argument("--only", default="evweb,asyncio,bare,c",
                     help="comma list of evweb,asyncio,bare,c")
     opts = ap.parse_args()
-    runs = opts.runs or (1 if opts.quick else 3)
+    runs = opts.runs or (3 if opts.quick else 15)
     only = {s.strip() for s in opts.only.split(",") if s.strip()}
     if runs < 1 or not only <= {"evweb", "asyncio", "bare", "c"}:
-        ap.error("--runs must be >= 1 and --only a subset of evweb,asyncio,c")
+        ap.error("--runs must be >= 1 and --only a subset of evweb,asyncio,bare,c")
     sys.path.insert(0, str(HERE.parent))  # the repo root, for `import evweb`
-    raise_nofile(4096)
+    raise_nofile(16384)  # every peer of a row keeps its N socketpairs open
     signal.signal(signal.SIGALRM, _alarm)
 
-    peers: dict[str, Callable[[Row], list[float]]] = {}
+    peers: dict[str, Callable[[Row], Iterator[float]]] = {}
     na: dict[str, str] = {}  # column -> reason it is n/a
     if "evweb" in only:
         try:
             from evweb.reactor import supported_methods
             for m in supported_methods():
-                peers[f"evweb:{m}"] = partial(evweb_peer, m, runs=runs)
+                peers[f"evweb:{m}"] = partial(evweb_peer, m)
         except Exception as e:  # any import problem makes it n/a
             na["evweb"] = f"{type(e).__name__}: {e}"
     if "asyncio" in only:
-        peers["asyncio"] = partial(asyncio_peer, runs=runs)
+        peers["asyncio"] = asyncio_peer
     if "bare" in only:
-        peers["bare"] = partial(bare_peer, runs=runs)
+        peers["bare"] = bare_peer
     if "c" in only:
         exe, why = build_c()
         if exe is None:
@@ -358,31 +361,35 @@ def main() -> int:
             methods = subprocess.run([str(exe), "-l"], check=False, capture_output=True,
                                      text=True, timeout=30).stdout.split()
             cm = "epoll" if "epoll" in methods else (methods or ["?"])[0]
-            peers[f"C:{cm}"] = partial(c_peer, exe, cm, runs=runs)
+            peers[f"C:{cm}"] = partial(c_peer, exe, cm)
 
     res: dict[tuple[Row, str], float] = {}
     notes: dict[str, list[str]] = {}
-    for row in ROWS:  # peers take turns, round by round, so drift hits all of them alike
+    for row in ROWS:  # peers take turns run by run, so drift hits all of them alike
+        runners: dict[str, Iterator[float]] = {}
         samples: dict[str, list[float]] = {}
-        failed: set[str] = set()
-        for _round in range(ROUNDS):
-            for col, fn in peers.items():
-                if col in failed or (col == "bare" and row[0] != "bench"):
-                    continue  # the bare loop exists for the bench model only
-                print(f"  {row[0]} N={row[1]} A={row[2]} W={row[3]}  {col} ...", file=sys.stderr)
+        for col, make in peers.items():
+            if col == "bare" and row[0] != "bench":
+                continue  # the bare loop exists for the bench model only
+            runners[col] = make(row)
+            samples[col] = []
+        print(f"  {row[0]} N={row[1]} A={row[2]} W={row[3]} ...", file=sys.stderr)
+        for _ in range(runs):
+            for col, runner in list(runners.items()):
                 signal.setitimer(signal.ITIMER_REAL, WATCHDOG_S)
                 try:
-                    samples.setdefault(col, []).extend(fn(row))
-                except Exception as e:  # record, keep benchmarking
-                    failed.add(col)
+                    samples[col].append(next(runner))
+                except Exception as e:  # record, drop this peer for the row
+                    runner.close()
+                    del runners[col], samples[col]
                     msg = f"{type(e).__name__}: {e}".splitlines()[0][:160]
                     where = f"{col} {row[0]} N={row[1]} A={row[2]} W={row[3]}"
                     notes.setdefault(msg, []).append(where)
                 finally:
                     signal.setitimer(signal.ITIMER_REAL, 0)
-        for col, values in samples.items():
-            if col not in failed:
-                res[row, col] = statistics.median(values)
+        for col, runner in runners.items():
+            runner.close()
+            res[row, col] = statistics.median(samples[col])
 
     cols = list(peers) + list(na)
     ccol = next((c for c in peers if c.startswith("C:")), "C")
@@ -404,7 +411,7 @@ def main() -> int:
             cells.append("n/a" if col in na else "err" if v is None else f"{v:.3f}")
         table.append([*cells, ratio(row, "asyncio"), ratio(row, ccol)])
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-    print(f"\nµs per callback (median of {ROUNDS} rounds x {runs} runs, peers interleaved), "
+    print(f"\nµs per callback (median of {runs} runs, peers alternating run by run), "
           f"python {sys.version.split()[0]}, asyncio selector {DefaultSelector.__name__}")
     for r in table:
         print("  ".join(c.rjust(wd) if i else c.ljust(wd) for i, (c, wd) in
