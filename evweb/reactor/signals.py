@@ -7,9 +7,16 @@ event then activates the signal events with the count, so callbacks run on
 the loop like any other event, and a base looping in another thread wakes
 up too.
 
+Python runs its handlers only when the main thread runs bytecode, so a
+signal that the kernel hands to another thread would wait until something
+else woke a main thread blocked in poll. libevent's C handler writes to the
+socketpair from whichever thread took the signal; the Python equivalent is
+``signal.set_wakeup_fd``, which evweb points at the owning base's socketpair
+whenever no one else (asyncio, say) holds it.
+
 As in libevent, one base receives signals at a time: the one that most
-recently added a signal event. The handler a signal had before evweb took
-it is restored when no base has an event for it any more.
+recently added a signal event or started looping. The handler a signal had
+before evweb took it is restored when no base has an event for it any more.
 """
 
 from __future__ import annotations
@@ -32,6 +39,21 @@ _receivers: list[SignalReceiver] = []  # the last one owns delivery
 _saved: dict[int, _Handler] = {}
 _users: dict[int, int] = {}
 _unrestored: set[int] = set()  # released off the main thread: restore when we can
+_wakeup_fd = -1  # the socketpair end evweb gave to signal.set_wakeup_fd, or -1
+
+
+def _point_wakeup_fd(fd: int) -> None:
+    """Make ``fd`` (or nothing, with -1) the C-level wake-up fd, unless another owner holds it."""
+    global _wakeup_fd
+    if threading.current_thread() is not threading.main_thread():
+        return
+    current = signal.set_wakeup_fd(-1)
+    if current not in (-1, _wakeup_fd):
+        signal.set_wakeup_fd(current)  # someone else's (an asyncio loop): leave it alone
+        return
+    if fd >= 0:
+        signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    _wakeup_fd = fd
 
 
 def _deliver(signo: int, frame: FrameType | None) -> None:
@@ -101,9 +123,13 @@ class SignalReceiver:
         """Make this base the one that receives signals, as libevent does on loop()."""
         if self.signals:
             self._claim()
+            if _wakeup_fd == -1:
+                _point_wakeup_fd(self._wsock.fileno())
 
     def _claim(self) -> None:
         if _receivers and _receivers[-1] is self:
+            if _wakeup_fd == -1:
+                _point_wakeup_fd(self._wsock.fileno())
             return
         previous = _receivers[-1] if _receivers else None
         if previous is not None and previous.signals:
@@ -116,6 +142,7 @@ class SignalReceiver:
         if self in _receivers:
             _receivers.remove(self)
         _receivers.append(self)
+        _point_wakeup_fd(self._wsock.fileno())
 
     def close(self) -> None:
         """Restore handlers, give up ownership, close the socketpair."""
@@ -124,6 +151,8 @@ class SignalReceiver:
         retry_restores()
         if self in _receivers:
             _receivers.remove(self)
+        if _wakeup_fd == self._wsock.fileno():
+            _point_wakeup_fd(_receivers[-1]._wsock.fileno() if _receivers else -1)
         self._rsock.close()
         self._wsock.close()
 

@@ -698,3 +698,37 @@ def test_signal_restored_when_last_event_deleted_on_loop_thread(method: str) -> 
         runner.join()
         assert problems == []
     assert signal.getsignal(signal.SIGUSR1) is old_handler
+
+
+def test_signal_taken_by_another_thread_wakes_a_blocked_loop(base: EventBase) -> None:
+    """The kernel may hand a signal to any thread; the loop must still wake at once.
+
+    Python runs handlers only in the main thread, and only between bytecodes,
+    so without a C-level wake-up (``signal.set_wakeup_fd``) a main thread
+    blocked in poll would sleep on.
+    """
+    import time
+
+    fired: list[float] = []
+
+    def on_signal(fd: int, what: int, arg: Any) -> None:
+        fired.append(time.monotonic())
+        base.loopbreak()
+
+    ev = base.signal(signal.SIGUSR1, on_signal)
+    ev.add()
+    guard = base.timer(lambda fd, what, arg: base.loopbreak())
+    guard.add(5.0)
+    started = time.monotonic()
+    worker = threading.Thread(
+        target=lambda: (time.sleep(0.1), signal.pthread_kill(threading.get_ident(), signal.SIGUSR1))
+    )
+    worker.start()
+    try:
+        base.dispatch()
+    finally:
+        worker.join(5)
+        ev.delete()
+        guard.delete()
+    assert fired, "the signal never reached its event"
+    assert fired[0] - started < 2.0
