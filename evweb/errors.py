@@ -14,6 +14,17 @@
     │   ├── EventStateError (RuntimeError)    operation not allowed in the event's state
     │   ├── ReentrantLoopError (RuntimeError) loop() called from inside loop()
     │   └── SignalError                       signal events outside the main thread, bad signo
+    ├── EvwebBufferError                      misuse of an evweb.io Buffer, named with the values
+    │   ├── BufferFrozenError (RuntimeError)  the end the operation touches is frozen (.front)
+    │   ├── BufferArgumentError (ValueError)  a negative count, unknown EOL style, bad flag...
+    │   │   ├── BufferTooShortError           more bytes asked for than held (.wanted, .available)
+    │   │   └── BufferPositionError (IndexError) a position outside 0..len (.position, .length)
+    │   ├── BufferCommitError (RuntimeError)  commit without a reservation, after a change,
+    │   │                                     or of more bytes than were reserved
+    │   ├── BufferReferenceError (ValueError) add_buffer_reference refused (file or
+    │   │                                     referenced segments in the source, or itself)
+    │   ├── UnknownCallbackError (LookupError) removing a callback the buffer does not hold
+    │   └── FileSegmentError                  a file segment cannot be built or read
     ├── EvwebTimeoutError (also TimeoutError) an operation ran out of time
     └── ProtocolError                         a peer broke a wire protocol
                                               (.status: HTTP status to answer;
@@ -84,6 +95,64 @@ class ReentrantLoopError(EventStateError):
 
 class SignalError(ReactorError):
     """A signal event cannot be set up (wrong thread, bad signal number)."""
+
+
+class EvwebBufferError(EvwebError):
+    """A :class:`evweb.io.Buffer` refused an operation; the message names the values."""
+
+
+class BufferFrozenError(EvwebBufferError, RuntimeError):
+    """The operation changes the frozen end of the buffer.
+
+    ``front`` is True for the start (drain, remove, prepend, readln, write)
+    and False for the end (add, reserve, commit, read).
+    """
+
+    def __init__(self, operation: str, front: bool) -> None:
+        end = "front" if front else "back"
+        super().__init__(f"{operation}: the buffer's {end} is frozen")
+        self.operation = operation
+        self.front = front
+
+
+class BufferArgumentError(EvwebBufferError, ValueError):
+    """A count, length, offset, EOL style or flag is invalid."""
+
+
+class BufferTooShortError(BufferArgumentError):
+    """More bytes were asked for than the buffer holds."""
+
+    def __init__(self, operation: str, wanted: int, available: int) -> None:
+        super().__init__(f"{operation}: wanted {wanted} bytes, the buffer holds {available}")
+        self.operation = operation
+        self.wanted = wanted
+        self.available = available
+
+
+class BufferPositionError(BufferArgumentError, IndexError):
+    """A position lies outside ``0..len(buffer)``."""
+
+    def __init__(self, operation: str, position: int, length: int) -> None:
+        super().__init__(f"{operation}: position {position} outside 0..{length}")
+        self.operation = operation
+        self.position = position
+        self.length = length
+
+
+class BufferCommitError(EvwebBufferError, RuntimeError):
+    """commit() without a live reservation, or of more than was reserved."""
+
+
+class BufferReferenceError(EvwebBufferError, ValueError):
+    """add_buffer_reference() refused the source buffer."""
+
+
+class UnknownCallbackError(EvwebBufferError, LookupError):
+    """The callback handle is not registered on this buffer."""
+
+
+class FileSegmentError(EvwebBufferError):
+    """A file segment has a bad range, or its file is shorter than promised."""
 
 
 class EvwebTimeoutError(EvwebError, TimeoutError):

@@ -1,0 +1,44 @@
+r"""Buffered IO: libevent's evbuffer (and, later, bufferevents) with Pythonic names.
+
+>>> from evweb.io import Buffer, EOL
+>>> buf = Buffer()
+>>> buf.add(b"hello\r\nworld")
+>>> buf.readln(EOL.CRLF)
+b'hello'
+>>> len(buf)
+5
+
+Errors are the :class:`~evweb.errors.EvwebBufferError` subtree documented in
+:mod:`evweb.errors`.
+"""
+
+from __future__ import annotations
+
+from evweb.io._callbacks import EOL, BufferCallback, CallbackHandle, CallbackInfo
+from evweb.io._core import DRAINS_TO_FD, MAX_READ_DEFAULT, BytesLike
+from evweb.io._file_segment import (
+    CLOSE_ON_FREE,
+    DISABLE_LOCKING,
+    DISABLE_MMAP,
+    DISABLE_SENDFILE,
+    FileSegment,
+    FileSegmentCleanup,
+)
+from evweb.io.buffer import Buffer
+
+__all__ = [
+    "Buffer",
+    "BufferCallback",
+    "BytesLike",
+    "CallbackHandle",
+    "CallbackInfo",
+    "CLOSE_ON_FREE",
+    "DISABLE_LOCKING",
+    "DISABLE_MMAP",
+    "DISABLE_SENDFILE",
+    "DRAINS_TO_FD",
+    "EOL",
+    "FileSegment",
+    "FileSegmentCleanup",
+    "MAX_READ_DEFAULT",
+]

@@ -1,0 +1,109 @@
+"""Moving a Buffer's bytes to and from fds: recv_into, sendmsg/writev, sendfile.
+
+Reads land in reserved space (no intermediate bytes object). Writes hand the
+kernel up to 64 segment views at once; a file segment at the front goes out
+with ``os.sendfile`` when the target is a socket, so its bytes never enter
+Python. Errors are not translated: ``BlockingIOError`` tells a caller to wait
+for readiness, anything else is the peer's or the OS's.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from typing import TYPE_CHECKING
+
+from evweb.io._file_segment import HasFileno
+
+if TYPE_CHECKING:
+    from evweb.io.buffer import Buffer
+
+MAX_IOV = 64
+"""Most views handed to one sendmsg/writev."""
+
+
+def close_quietly(fd: int) -> None:
+    """Close ``fd``, ignoring an fd that is already gone."""
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _fileno(obj: int | HasFileno) -> int:
+    return obj if isinstance(obj, int) else obj.fileno()
+
+
+def _is_socket(obj: int | HasFileno) -> bool:
+    if isinstance(obj, socket.socket):
+        return True
+    try:
+        return stat.S_ISSOCK(os.fstat(_fileno(obj)).st_mode)
+    except OSError:
+        return False
+
+
+def read_from(buf: Buffer, source: int | HasFileno, howmuch: int) -> int:
+    """Read at most ``howmuch`` bytes (capped by ``buf.max_read``) into ``buf``."""
+    buf._check_back("read_from")
+    limit = buf.max_read
+    n = limit if howmuch < 0 or howmuch > limit else howmuch
+    if not n:
+        return 0
+    view = buf.reserve(n)[:n]
+    try:
+        if isinstance(source, socket.socket):
+            got = source.recv_into(view, n)
+        else:
+            got = os.readv(_fileno(source), [view])
+    finally:
+        view.release()
+    buf.commit(got)
+    return got
+
+
+def write_to(buf: Buffer, target: int | HasFileno, howmuch: int) -> int:
+    """Write up to ``howmuch`` bytes of ``buf`` (-1: all) and drain what went out."""
+    buf._check_front("write_to")
+    total = len(buf)
+    n = total if howmuch < 0 or howmuch > total else howmuch
+    if not n:
+        return 0
+    segs = buf._segs
+    first = segs[0]
+    fseg = first.file
+    sock: bool | None = None
+    if fseg is not None and fseg.can_sendfile:
+        sock = _is_socket(target)
+        if sock:
+            count = min(n, first.end - first.off)
+            sent = os.sendfile(_fileno(target), fseg.fd, fseg.offset + first.off, count)
+            buf._drain(sent)
+            return sent
+    views: list[memoryview] = []
+    left = n
+    for seg in segs:
+        if left <= 0 or len(views) >= MAX_IOV:
+            break
+        f = seg.file
+        if views and f is not None and f.can_sendfile:
+            if sock is None:
+                sock = _is_socket(target)
+            if sock:  # let the next write send it with sendfile
+                break
+        view = seg.view()
+        if len(view) > left:
+            view = view[:left]
+        views.append(view)
+        left -= len(view)
+    try:
+        if isinstance(target, socket.socket):
+            sent = target.sendmsg(views) if len(views) > 1 else target.send(views[0])
+        else:
+            sent = os.writev(_fileno(target), views)
+    finally:
+        for view in views:
+            view.release()
+    buf._drain(sent)
+    return sent

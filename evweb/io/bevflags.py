@@ -1,0 +1,66 @@
+"""BufferEvent constants with libevent's values (``BEV_EVENT_*``, ``BEV_OPT_*``, flush modes).
+
+Event bits are plain ints: they are OR-ed on every read and write.
+"""
+
+from __future__ import annotations
+
+import enum
+
+# --- what happened (the event callback's ``what``) ---
+READING = 0x01
+"""The event happened while reading."""
+WRITING = 0x02
+"""The event happened while writing."""
+EOF_ = 0x10
+"""The peer closed the connection (``BEV_EVENT_EOF``)."""
+ERROR = 0x20
+"""An error; the exception is in :attr:`BufferEvent.error`."""
+TIMEOUT = 0x40
+"""A read or write timeout expired; that direction is now disabled."""
+CONNECTED = 0x80
+"""A connect (or a TLS handshake) finished."""
+
+
+class BevOption(enum.IntFlag):
+    """Options of a BufferEvent (``BEV_OPT_*``)."""
+
+    NONE = 0
+    CLOSE_ON_FREE = 1 << 0
+    """Closing the BufferEvent closes its socket."""
+    THREADSAFE = 1 << 1
+    """Accepted for compatibility; use a thread-safe EventBase."""
+    DEFER_CALLBACKS = 1 << 2
+    """Run the user's callbacks from the loop, after the current callback, not inline."""
+    UNLOCK_CALLBACKS = 1 << 3
+    """Accepted for compatibility (libevent: release the lock around deferred callbacks)."""
+
+
+class Flush(enum.IntEnum):
+    """Flush modes (``BEV_NORMAL``, ``BEV_FLUSH``, ``BEV_FINISHED``)."""
+
+    NORMAL = 0
+    FLUSH = 1
+    FINISHED = 2
+
+
+DEFAULT_MAX_SINGLE_READ = 16384
+"""Bytes read per readiness at most, unless changed (libevent 2.2's default)."""
+DEFAULT_MAX_SINGLE_WRITE = 16384
+"""Bytes written per readiness at most, unless changed."""
+
+
+def describe(what: int) -> str:
+    """Name the bits of an event callback's ``what``, e.g. ``'READING|EOF'``."""
+    names = [name for bit, name in _NAMES if what & bit]
+    return "|".join(names) if names else "0"
+
+
+_NAMES = (
+    (READING, "READING"),
+    (WRITING, "WRITING"),
+    (EOF_, "EOF"),
+    (ERROR, "ERROR"),
+    (TIMEOUT, "TIMEOUT"),
+    (CONNECTED, "CONNECTED"),
+)

@@ -1,0 +1,220 @@
+"""SocketBufferEvent: a BufferEvent over a non-blocking socket (``bufferevent_socket_new``).
+
+Two persistent events carry the traffic: one for READ, added while reading
+is enabled and not suspended by the high watermark, and one for WRITE, added
+while writing is enabled and the output holds data (or a connect is in
+progress). Each carries its direction's timeout, so a timeout only runs
+while the BufferEvent is actually trying to read or write, as in libevent.
+The output buffer's callback adds the WRITE event as soon as data arrives;
+the input buffer's callback resumes reading once the user drains it below
+the high watermark.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any
+
+from evweb.errors import ConfigError
+from evweb.io.bevflags import CONNECTED, EOF_, ERROR, READING, TIMEOUT, WRITING, BevOption
+from evweb.io.bufferevent import BufferEvent
+from evweb.reactor import PERSIST, READ, WRITE, Event, EventBase
+from evweb.reactor import TIMEOUT as EV_TIMEOUT
+
+Address = tuple[Any, ...] | str
+Socket = socket.socket  # the class; inside SocketBufferEvent ``socket`` is a property
+
+
+class SocketBufferEvent(BufferEvent):
+    """A BufferEvent reading from and writing to a socket.
+
+    ``sock`` may be a socket, an fd, or None for one that :meth:`connect`
+    creates. With ``CLOSE_ON_FREE`` (libevent's ``BEV_OPT_CLOSE_ON_FREE``)
+    :meth:`close` closes the socket; otherwise the socket is left open.
+    """
+
+    def __init__(
+        self,
+        base: EventBase,
+        sock: Socket | int | None = None,
+        options: BevOption | int = BevOption.NONE,
+    ) -> None:
+        super().__init__(base, options)
+        self._sock: Socket | None = None
+        self._owns_wrapper = False
+        self._connecting = False
+        self._reader: Event | None = None
+        self._writer: Event | None = None
+        self._reading = self._writing = False
+        self.output.add_callback(self._on_output_changed)
+        self.input.add_callback(self._on_input_changed)
+        if sock is not None:
+            self.setfd(sock)
+
+    # --- the socket -------------------------------------------------------------
+
+    @property
+    def socket(self) -> Socket | None:
+        """The socket, or None before :meth:`connect` created one."""
+        return self._sock
+
+    def fileno(self) -> int:
+        """The socket's fd, or -1 (``bufferevent_getfd``)."""
+        return self._sock.fileno() if self._sock is not None else -1
+
+    def setfd(self, sock: Socket | int) -> None:
+        """Use ``sock`` from now on (``bufferevent_setfd``); it is made non-blocking."""
+        self._drop_events()
+        if isinstance(sock, int):
+            sock = socket.socket(fileno=sock)
+            self._owns_wrapper = True
+        sock.setblocking(False)
+        self._sock = sock
+        self._reader = Event(self._base, sock, READ | PERSIST, self._on_readable)
+        self._writer = Event(self._base, sock, WRITE | PERSIST, self._on_writable)
+        self._update_io()
+
+    def connect(self, address: Address) -> None:
+        """Connect to ``address`` without blocking; the event callback then gets CONNECTED or ERROR.
+
+        A socket of the address's family is created when the BufferEvent has none.
+        """
+        if self._sock is None:
+            family = socket.AF_UNIX if isinstance(address, str) else _family_of(address)
+            self.setfd(socket.socket(family, socket.SOCK_STREAM))
+            self.options |= BevOption.CLOSE_ON_FREE
+        assert self._sock is not None
+        try:
+            self._sock.connect(address)
+        except (BlockingIOError, InterruptedError):
+            self._connecting = True
+        except OSError as exc:
+            self._fail_connect_later(exc)
+            return
+        else:
+            self._connecting = True  # reported CONNECTED from the loop, like a deferred connect
+        self._update_io()
+
+    def _fail_connect_later(self, exc: OSError) -> None:
+        def report(fd: int, what: int, arg: Any) -> None:
+            if not self._closed:
+                self._call_event(ERROR, exc)
+
+        self._base.once(-1, EV_TIMEOUT, report)
+
+    # --- interest ------------------------------------------------------------------
+
+    def _update_io(self) -> None:
+        if self._reader is None or self._writer is None:
+            return
+        want_read = bool(self._enabled & READ) and not self._suspended_read and not self._closed
+        want_write = not self._closed and (
+            self._connecting or (bool(self._enabled & WRITE) and len(self.output) > 0)
+        )
+        self._set_interest(self._reader, want_read, self.read_timeout, "_reading")
+        self._set_interest(self._writer, want_write, self.write_timeout, "_writing")
+
+    def _set_interest(self, ev: Event, want: bool, timeout: float | None, flag: str) -> None:
+        if want:
+            ev.add(timeout)  # (re)starts the timeout, as enabling does in libevent
+            setattr(self, flag, True)
+        elif getattr(self, flag):
+            ev.delete()
+            setattr(self, flag, False)
+
+    def _on_output_changed(self, buffer: Any, info: Any) -> None:
+        if info.n_added and not self._writing and self._enabled & WRITE and not self._closed:
+            self._update_io()
+
+    def _on_input_changed(self, buffer: Any, info: Any) -> None:
+        if self._suspended_read and info.n_deleted:
+            self._check_read_suspension()
+
+    # --- traffic ------------------------------------------------------------------
+
+    def _on_readable(self, fd: int, what: int, arg: Any) -> None:
+        if what & EV_TIMEOUT:
+            self.disable(READ)
+            self._call_event(READING | TIMEOUT)
+            return
+        howmuch = self.max_single_read
+        if self.read_high:
+            howmuch = min(howmuch, self.read_high - len(self.input))
+        assert self._sock is not None
+        try:
+            n = self.input.read_from(self._sock, howmuch)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.disable(READ)
+            self._call_event(READING | ERROR, exc)
+            return
+        if n == 0:
+            self.disable(READ)
+            self._call_event(READING | EOF_)
+            return
+        self._check_read_suspension()
+        self._call_read()
+
+    def _on_writable(self, fd: int, what: int, arg: Any) -> None:
+        if what & EV_TIMEOUT:
+            self.disable(WRITE)
+            self._call_event(WRITING | TIMEOUT)
+            return
+        if self._connecting:
+            self._finish_connect()
+            return
+        assert self._sock is not None
+        try:
+            self.output.write_to(self._sock, self.max_single_write)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.disable(WRITE)
+            self._call_event(WRITING | (EOF_ if exc.errno == errno.EPIPE else ERROR), exc)
+            return
+        if not self.output:
+            self._update_io()
+        self._call_write()
+
+    def _finish_connect(self) -> None:
+        assert self._sock is not None
+        code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        self._connecting = False
+        if code:
+            self._update_io()
+            self._call_event(ERROR, OSError(code, errno.errorcode.get(code, str(code))))
+            return
+        self._update_io()
+        self._call_event(CONNECTED)
+
+    # --- lifetime -------------------------------------------------------------------
+
+    def _drop_events(self) -> None:
+        for ev in (self._reader, self._writer):
+            if ev is not None:
+                ev.delete()
+        self._reader = self._writer = None
+        self._reading = self._writing = False
+
+    def close(self) -> None:
+        """Stop IO and callbacks; close the socket with CLOSE_ON_FREE, else leave it open."""
+        if self._closed:
+            return
+        super().close()
+        self._drop_events()
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        if self.options & BevOption.CLOSE_ON_FREE:
+            sock.close()
+        elif self._owns_wrapper:
+            sock.detach()  # the caller's fd stays open
+
+
+def _family_of(address: tuple[Any, ...]) -> socket.AddressFamily:
+    host = address[0]
+    if not isinstance(host, str):
+        raise ConfigError(f"cannot connect to {address!r}: expected (host, port) or a path")
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
