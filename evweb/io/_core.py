@@ -21,7 +21,7 @@ from evweb.errors import (
 )
 from evweb.io._callbacks import BufferCallback, CallbackHandle, CallbackInfo
 from evweb.io._segments import CHUNK, Segment, gather, locate
-from evweb.reactor import Event, EventBase
+from evweb.reactor import DeferredCallback, EventBase
 
 if TYPE_CHECKING:
     from evweb.io.buffer import Buffer
@@ -68,7 +68,7 @@ class BufferCore:
         self._n_add = self._n_del = 0
         self._gen = 0
         self._reserved: tuple[Segment, int, int, int] | None = None
-        self._deferred: Event | None = None
+        self._deferred: DeferredCallback | None = None
 
     def __len__(self) -> int:
         return self._len
@@ -224,7 +224,7 @@ class BufferCore:
 
     def defer_callbacks(self, base: EventBase) -> None:
         """Run callbacks from ``base``'s loop, once per iteration for all changes."""
-        self._deferred = Event(base, -1, 0, self._run_deferred)
+        self._deferred = base.deferred(self._run_deferred)
 
     def _changed(self, added: int, deleted: int) -> None:
         self._gen += 1
@@ -237,9 +237,9 @@ class BufferCore:
         if deferred is None:
             self._run_callbacks()
         else:
-            deferred.base.activate_later(deferred, 0)
+            deferred.schedule()
 
-    def _run_deferred(self, fd: int, what: int, arg: Any) -> None:
+    def _run_deferred(self, arg: Any) -> None:
         self._run_callbacks()
 
     def _run_callbacks(self) -> None:

@@ -26,7 +26,7 @@ from evweb.io.bevflags import (
     Flush,
 )
 from evweb.io.buffer import Buffer
-from evweb.reactor import READ, WRITE, Event, EventBase
+from evweb.reactor import READ, WRITE, DeferredCallback, EventBase
 
 log = logging.getLogger("evweb.io")
 
@@ -59,11 +59,11 @@ class BufferEvent:
         self.max_single_write = DEFAULT_MAX_SINGLE_WRITE
         self.error: BaseException | None = None
         self._closed = False
-        self._deferred: Event | None = None
+        self._deferred: DeferredCallback | None = None
         self._pending_cbs = 0
         self._pending_what = 0
         if self.options & BevOption.DEFER_CALLBACKS:
-            self._deferred = Event(base, -1, 0, self._run_deferred)
+            self._deferred = base.deferred(self._run_deferred)
 
     # --- callbacks ----------------------------------------------------------------
 
@@ -111,9 +111,9 @@ class BufferEvent:
         self._pending_cbs |= cbs
         self._pending_what |= what
         assert self._deferred is not None
-        self._deferred.activate()
+        self._deferred.schedule()
 
-    def _run_deferred(self, fd: int, what: int, arg: Any) -> None:
+    def _run_deferred(self, arg: Any) -> None:
         cbs, events = self._pending_cbs, self._pending_what
         self._pending_cbs = self._pending_what = 0
         if cbs & _READ_CB and self._read_cb is not None and not self._closed:
@@ -217,7 +217,7 @@ class BufferEvent:
         self._enabled = 0
         self._update_io()
         if self._deferred is not None:
-            self._deferred.delete()
+            self._deferred.cancel()
         self._read_cb = self._write_cb = None
         self._event_cb = None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from evweb.reactor._introspect import Statistics
 from evweb.reactor.base import MAX_COMMON_TIMEOUTS, MAX_PRIORITIES, EventBase
 from evweb.reactor.config import EventConfig, supported_methods
+from evweb.reactor.deferred import DeferredCallback
 from evweb.reactor.event import SELF, Callback, Event
 from evweb.reactor.flags import (
     ALL_BITS,
@@ -44,6 +45,7 @@ __all__ = [
     "CheckInfo",
     "CLOSED",
     "CommonTimeout",
+    "DeferredCallback",
     "COUNT_ACTIVE",
     "COUNT_ADDED",
     "COUNT_VIRTUAL",

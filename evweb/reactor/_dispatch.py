@@ -36,7 +36,16 @@ from typing import Any
 
 from evweb.reactor._threads import ThreadBridge
 from evweb.reactor.config import EventConfig
-from evweb.reactor.event import ACTIVE, FINALIZING, INSERTED, INTERNAL, NEVER, TIMER, Event
+from evweb.reactor.event import (
+    ACTIVE,
+    DEFERRED,
+    FINALIZING,
+    INSERTED,
+    INTERNAL,
+    NEVER,
+    TIMER,
+    Event,
+)
 from evweb.reactor.flags import NO_EXIT_ON_EMPTY, NONBLOCK, ONCE, PERSIST, SIGNAL, TIMEOUT
 from evweb.reactor.timers import CommonTimeout
 from evweb.reactor.watch import CheckInfo, PrepareInfo, Watcher
@@ -62,6 +71,7 @@ class Dispatcher(ThreadBridge):
     _max_callbacks: int
     _max_interval: float | None
     _limit_after: int
+    _deferreds_this_round: int
     _exception_handler: Callable[[Any, Event, Exception], object] | None
 
     def _run(self, flags: int) -> int:
@@ -70,6 +80,7 @@ class Dispatcher(ThreadBridge):
             if self._got_exit or self._break:
                 return 0
             self._continue = self._interrupt = False
+            self._deferreds_this_round = 0
             if self._mailbox:
                 self._drain_mailbox()
             if self._later:
@@ -321,7 +332,7 @@ class Dispatcher(ThreadBridge):
                     ev._callback(ev._fd, ev._res, ev._arg)
         except Exception as exc:
             self._callback_failed(ev, exc)
-        return 0 if state & INTERNAL else 1
+        return 0 if state & INTERNAL and not state & DEFERRED else 1
 
     def _run_finalizer(self, ev: Event) -> None:
         finalizer, ev._finalizer = ev._finalizer, None

@@ -27,6 +27,7 @@ from evweb.reactor._dispatch import Dispatcher
 from evweb.reactor._introspect import IntrospectionMixin
 from evweb.reactor._schedule import mark_slow
 from evweb.reactor.config import EventConfig, open_backend
+from evweb.reactor.deferred import DeferredCallback
 from evweb.reactor.event import ACTIVE, INTERNAL, Callback, Event, Timeout, check_timeout
 from evweb.reactor.flags import IO_BITS, PERSIST, SIGNAL, TIMEOUT, BaseFlag, Feature
 from evweb.reactor.signals import SignalReceiver, check_signal_number
@@ -97,6 +98,7 @@ class EventBase(Dispatcher, IntrospectionMixin):
         self._break = False
         self._continue = False
         self._interrupt = False
+        self._deferreds_this_round = 0
         self._running_priority = -1
         self._current = None
         self._closed = False
@@ -114,6 +116,10 @@ class EventBase(Dispatcher, IntrospectionMixin):
     def event(self, fd: Any, what: int, callback: Callback, arg: Any = None) -> Event:
         """A new event on this base (``event_new``)."""
         return Event(self, fd, what, callback, arg)
+
+    def deferred(self, callback: Callable[[Any], object], arg: Any = None) -> DeferredCallback:
+        """A :class:`DeferredCallback` on this base: ``callback(arg)`` run from the loop."""
+        return DeferredCallback(self, callback, arg)
 
     def timer(self, callback: Callback, arg: Any = None, *, persist: bool = False) -> Event:
         """A new timer event (``evtimer_new``); add it with a timeout."""

@@ -43,6 +43,7 @@ ACTIVE = 0x04
 ACTIVE_LATER = 0x08
 FINALIZING = 0x10
 INTERNAL = 0x20
+DEFERRED = 0x40  # with INTERNAL: a DeferredCallback, hidden but running user code
 
 NEVER = 1 << 62
 """``Event._gate`` of an event that never takes the direct dispatch path."""
