@@ -17,9 +17,7 @@ import sys
 import threading
 from typing import Any
 
-from evweb.io.bevflags import EOF_, ERROR, BevOption
-from evweb.io.listener import Listener, ListenerFlag
-from evweb.io.socket_bev import SocketBufferEvent
+from evweb.io import BevEvent, BevOption, Listener, ListenerFlag, SocketBufferEvent
 from evweb.reactor import READ, WRITE, EventBase
 
 MESSAGE = b"Hello, World!\n"
@@ -43,9 +41,9 @@ def conn_writecb(bev: SocketBufferEvent, arg: Any) -> None:
 
 def conn_eventcb(bev: SocketBufferEvent, what: int, arg: Any) -> None:
     """The client went away first, or the connection failed."""
-    if what & EOF_:
+    if what & BevEvent.EOF:
         print("Connection closed.", flush=True)
-    elif what & ERROR:
+    elif what & BevEvent.ERROR:
         print(f"Got an error on the connection: {bev.error}", flush=True)
     bev.close()
 

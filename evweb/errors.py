@@ -4,7 +4,10 @@
 
     EvwebError
     ├── ConfigError (also ValueError)         a configuration value is wrong
-    │   └── NoBackendError                    no backend satisfies an EventConfig
+    │   ├── NoBackendError                    no backend satisfies an EventConfig
+    │   ├── AddressError                      a socket address string cannot be parsed (.text)
+    │   └── ListenerConfigError               a listener cannot be built as asked (backlog 0
+    │                                         with bind, SO_REUSEADDR on a Unix socket, ...)
     ├── ReactorError                          misuse of the reactor, named with the value
     │   ├── InvalidFdError (ValueError)       negative, closed or unpollable fd
     │   ├── InvalidTimeoutError (ValueError)  negative, NaN or infinite timeout
@@ -13,7 +16,8 @@
     │   ├── UnsupportedFeatureError           the backend lacks a feature (ET)
     │   ├── EventStateError (RuntimeError)    operation not allowed in the event's state
     │   ├── ReentrantLoopError (RuntimeError) loop() called from inside loop()
-    │   └── SignalError                       signal events outside the main thread, bad signo
+    │   ├── SignalError                       signal events outside the main thread, bad signo
+    │   └── ListenerStateError (RuntimeError) operation on a closed listener
     ├── EvwebBufferError                      misuse of an evweb.io Buffer, named with the values
     │   ├── BufferFrozenError (RuntimeError)  the end the operation touches is frozen (.front)
     │   ├── BufferArgumentError (ValueError)  a negative count, unknown EOL style, bad flag...
@@ -30,10 +34,12 @@
                                               (.status: HTTP status to answer;
                                                .rcode: DNS rcode to answer)
 
-Later layers (io, http, dns, rpc) add their own subclasses under these roots;
-the layer's module documents them. ``except EvwebError`` catches everything
-evweb raises on purpose; the builtin bases (``ValueError``, ``TimeoutError``)
-let callers that know nothing of evweb catch what they expect.
+Later layers (http, dns, rpc) add their subclasses here, under these roots.
+Errors the kernel reports (``bind`` finding the address in use, a reset
+connection, ...) are not wrapped: the :class:`OSError` goes through as is.
+``except EvwebError`` catches everything evweb raises on purpose; the builtin
+bases (``ValueError``, ``TimeoutError``) let callers that know nothing of
+evweb catch what they expect.
 """
 
 from __future__ import annotations
@@ -168,3 +174,22 @@ class ProtocolError(EvwebError):
 
     status: int | None = None
     rcode: int | None = None
+
+
+class AddressError(ConfigError):
+    """A socket address string is malformed or its port is out of range.
+
+    ``text`` is the string that was refused.
+    """
+
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__(f"invalid socket address {text!r}: {reason}")
+        self.text = text
+
+
+class ListenerConfigError(ConfigError):
+    """The listener cannot be created with these arguments; the message names the culprit."""
+
+
+class ListenerStateError(ReactorError, RuntimeError):
+    """The operation is not allowed in the listener's current state (it is closed)."""

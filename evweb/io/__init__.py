@@ -1,4 +1,4 @@
-r"""Buffered IO: libevent's evbuffer (and, later, bufferevents) with Pythonic names.
+r"""Buffered IO: libevent's evbuffer, bufferevent and evconnlistener with Pythonic names.
 
 >>> from evweb.io import Buffer, EOL
 >>> buf = Buffer()
@@ -24,10 +24,17 @@ from evweb.io._file_segment import (
     FileSegment,
     FileSegmentCleanup,
 )
+from evweb.io.bevflags import BevEvent, BevOption, Flush
 from evweb.io.buffer import Buffer
+from evweb.io.bufferevent import BufferEvent
+from evweb.io.listener import Listener, ListenerFlag
+from evweb.io.socket_bev import SocketBufferEvent
 
 __all__ = [
+    "BevEvent",
+    "BevOption",
     "Buffer",
+    "BufferEvent",
     "BufferCallback",
     "BytesLike",
     "CallbackHandle",
@@ -40,5 +47,9 @@ __all__ = [
     "EOL",
     "FileSegment",
     "FileSegmentCleanup",
+    "Flush",
+    "Listener",
+    "ListenerFlag",
     "MAX_READ_DEFAULT",
+    "SocketBufferEvent",
 ]

@@ -12,14 +12,25 @@ READING = 0x01
 """The event happened while reading."""
 WRITING = 0x02
 """The event happened while writing."""
-EOF_ = 0x10
-"""The peer closed the connection (``BEV_EVENT_EOF``)."""
+EOF = 0x10
+"""The peer closed the connection."""
 ERROR = 0x20
 """An error; the exception is in :attr:`BufferEvent.error`."""
 TIMEOUT = 0x40
 """A read or write timeout expired; that direction is now disabled."""
 CONNECTED = 0x80
 """A connect (or a TLS handshake) finished."""
+
+
+class BevEvent(enum.IntFlag):
+    """The same bits as a flag type, for user code: ``what & BevEvent.EOF``."""
+
+    READING = READING
+    WRITING = WRITING
+    EOF = EOF
+    ERROR = ERROR
+    TIMEOUT = TIMEOUT
+    CONNECTED = CONNECTED
 
 
 class BevOption(enum.IntFlag):
@@ -59,7 +70,7 @@ def describe(what: int) -> str:
 _NAMES = (
     (READING, "READING"),
     (WRITING, "WRITING"),
-    (EOF_, "EOF"),
+    (EOF, "EOF"),
     (ERROR, "ERROR"),
     (TIMEOUT, "TIMEOUT"),
     (CONNECTED, "CONNECTED"),

@@ -7,7 +7,7 @@ move the bytes (:mod:`evweb.io.socket_bev` over a socket).
 
 Callbacks have libevent's shapes: ``read(bev, arg)``, ``write(bev, arg)``,
 ``event(bev, what, arg)`` with ``what`` made of :data:`READING`,
-:data:`WRITING` and :data:`EOF_`, :data:`ERROR`, :data:`TIMEOUT`,
+:data:`WRITING` and :data:`EOF`, :data:`ERROR`, :data:`TIMEOUT`,
 :data:`CONNECTED`. With ``DEFER_CALLBACKS`` they run from the loop once the
 current callback returns, and event bits reported meanwhile are OR-ed.
 """

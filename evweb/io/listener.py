@@ -65,7 +65,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from evweb.io._listener_errors import AddressError, ListenerConfigError, ListenerStateError
+from evweb.errors import AddressError, ListenerConfigError, ListenerStateError
 from evweb.io.sockets import (
     make_listen_socket_ipv6only,
     make_listen_socket_not_ipv6only,

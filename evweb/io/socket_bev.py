@@ -17,7 +17,7 @@ import socket
 from typing import Any
 
 from evweb.errors import ConfigError
-from evweb.io.bevflags import CONNECTED, EOF_, ERROR, READING, TIMEOUT, WRITING, BevOption
+from evweb.io.bevflags import CONNECTED, EOF, ERROR, READING, TIMEOUT, WRITING, BevOption
 from evweb.io.bufferevent import BufferEvent
 from evweb.reactor import PERSIST, READ, WRITE, Event, EventBase
 from evweb.reactor import TIMEOUT as EV_TIMEOUT
@@ -152,7 +152,7 @@ class SocketBufferEvent(BufferEvent):
             return
         if n == 0:
             self.disable(READ)
-            self._call_event(READING | EOF_)
+            self._call_event(READING | EOF)
             return
         self._check_read_suspension()
         self._call_read()
@@ -172,7 +172,7 @@ class SocketBufferEvent(BufferEvent):
             return
         except OSError as exc:
             self.disable(WRITE)
-            self._call_event(WRITING | (EOF_ if exc.errno == errno.EPIPE else ERROR), exc)
+            self._call_event(WRITING | (EOF if exc.errno == errno.EPIPE else ERROR), exc)
             return
         if not self.output:
             self._update_io()

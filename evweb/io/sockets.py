@@ -32,8 +32,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from evweb.errors import ConfigError
-from evweb.io._listener_errors import AddressError
+from evweb.errors import AddressError, ConfigError
 
 __all__ = [
     "AddressError",

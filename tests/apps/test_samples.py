@@ -65,3 +65,11 @@ def test_event_read_fifo_refuses_a_regular_file(tmp_path: Path) -> None:
     result = run("event_read_fifo.py", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == "lstat: File exists\n"
+
+
+def test_hello_world_self_test(tmp_path: Path) -> None:
+    result = run("hello_world.py", "--self-test", "--exit-delay", "0.1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "flushed answer" in result.stdout
+    assert "client got b'Hello, World!\\n'" in result.stdout
+    assert result.stdout.rstrip().endswith("done")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from evweb.io.bevflags import CONNECTED, EOF_, ERROR, READING, TIMEOUT, WRITING, BevOption
+from evweb.io.bevflags import CONNECTED, EOF, ERROR, READING, TIMEOUT, WRITING, BevOption
 from evweb.io.socket_bev import SocketBufferEvent
 from evweb.reactor import NONBLOCK, ONCE, READ, WRITE, EventBase
 
@@ -120,7 +120,7 @@ def test_eof_is_reported_as_reading_eof_and_disables_reading(
     b.enable(READ)
     pair[0].shutdown(socket.SHUT_WR)
     spin(base, lambda: events)
-    assert events == [READING | EOF_]
+    assert events == [READING | EOF]
     assert not b.enabled & READ
     b.close()
 
@@ -148,8 +148,8 @@ def test_write_to_a_closed_peer_reports_writing_error_or_eof(
     pair[1].close()
     a.write(b"z" * 100000)
     spin(base, lambda: events)
-    assert events[0] & WRITING and events[0] & (ERROR | EOF_)
-    assert a.error is not None or events[0] & EOF_
+    assert events[0] & WRITING and events[0] & (ERROR | EOF)
+    assert a.error is not None or events[0] & EOF
     a.close()
 
 
