@@ -138,9 +138,9 @@ class SocketBufferEvent(BufferEvent):
             self.disable(READ)
             self._call_event(READING | TIMEOUT)
             return
-        howmuch = self.max_single_read
-        if self.read_high:
-            howmuch = min(howmuch, self.read_high - len(self.input))
+        howmuch = self._read_budget()
+        if howmuch <= 0:
+            return
         assert self._sock is not None
         try:
             n = self.input.read_from(self._sock, howmuch)
@@ -154,6 +154,7 @@ class SocketBufferEvent(BufferEvent):
             self.disable(READ)
             self._call_event(READING | EOF)
             return
+        self._note_read(n)
         self._check_read_suspension()
         self._call_read()
 
@@ -165,15 +166,19 @@ class SocketBufferEvent(BufferEvent):
         if self._connecting:
             self._finish_connect()
             return
+        howmuch = self._write_budget()
+        if howmuch <= 0:
+            return
         assert self._sock is not None
         try:
-            self.output.write_to(self._sock, self.max_single_write)
+            n = self.output.write_to(self._sock, howmuch)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self.disable(WRITE)
             self._call_event(WRITING | (EOF if exc.errno == errno.EPIPE else ERROR), exc)
             return
+        self._note_written(n)
         if not self.output:
             self._update_io()
         self._call_write()
@@ -188,6 +193,25 @@ class SocketBufferEvent(BufferEvent):
             return
         self._update_io()
         self._call_event(CONNECTED)
+
+    # --- extension points (rate limits, TLS) --------------------------------------
+
+    def _read_budget(self) -> int:
+        """Bytes one read may take: the single-read cap, less what the high watermark allows."""
+        howmuch = self.max_single_read
+        if self.read_high:
+            howmuch = min(howmuch, self.read_high - len(self.input))
+        return howmuch
+
+    def _write_budget(self) -> int:
+        """Bytes one write may send."""
+        return self.max_single_write
+
+    def _note_read(self, n: int) -> None:
+        """``n`` bytes were read from the socket (a rate limiter charges them here)."""
+
+    def _note_written(self, n: int) -> None:
+        """``n`` bytes were written to the socket."""
 
     # --- lifetime -------------------------------------------------------------------
 
