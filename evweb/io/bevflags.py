@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import enum
 
+from evweb.reactor.flags import name_bits
+
 # --- what happened (the event callback's ``what``) ---
 READING = 0x01
 """The event happened while reading."""
@@ -63,8 +65,7 @@ DEFAULT_MAX_SINGLE_WRITE = 16384
 
 def describe(what: int) -> str:
     """Name the bits of an event callback's ``what``, e.g. ``'READING|EOF'``."""
-    names = [name for bit, name in _NAMES if what & bit]
-    return "|".join(names) if names else "0"
+    return name_bits(what, _NAMES)
 
 
 _NAMES = (

@@ -85,8 +85,13 @@ class BaseFlag(enum.IntFlag):
 
 def describe(what: int) -> str:
     """Name the bits in ``what``, e.g. ``describe(READ | PERSIST) == 'READ|PERSIST'``."""
-    names = [name for bit, name in _BIT_NAMES if what & bit]
-    return "|".join(names) if names else "0"
+    return name_bits(what, _BIT_NAMES)
+
+
+def name_bits(what: int, names: tuple[tuple[int, str], ...]) -> str:
+    """Join the names of the bits set in ``what`` with ``|`` ("0" when none is)."""
+    found = [name for bit, name in names if what & bit]
+    return "|".join(found) if found else "0"
 
 
 _BIT_NAMES = (
