@@ -30,6 +30,10 @@
     │   ├── UnknownCallbackError (LookupError) removing a callback the buffer does not hold
     │   └── FileSegmentError                  a file segment cannot be built or read
     ├── EvwebTimeoutError (also TimeoutError) an operation ran out of time
+    ├── TLSError                              a TLS BufferEvent refused an operation (connect()
+    │                                         on the server side); a peer's or a certificate's
+    │                                         failure is not raised: it is the ssl.SSLError
+    │                                         in TLSBufferEvent.error and .tls_errors
     └── ProtocolError                         a peer broke a wire protocol
                                               (.status: HTTP status to answer;
                                                .rcode: DNS rcode to answer)
@@ -193,3 +197,7 @@ class ListenerConfigError(ConfigError):
 
 class ListenerStateError(ReactorError, RuntimeError):
     """The operation is not allowed in the listener's current state (it is closed)."""
+
+
+class TLSError(EvwebError):
+    """A TLS BufferEvent cannot do what was asked in its role or state."""

@@ -27,8 +27,23 @@ from evweb.io._file_segment import (
 from evweb.io.bevflags import BevEvent, BevOption, Flush
 from evweb.io.buffer import Buffer
 from evweb.io.bufferevent import BufferEvent
+from evweb.io.connect import HostnameConnect, connect_hostname
+from evweb.io.filter import Filter, FilterBufferEvent, FilterError, FilterResult
 from evweb.io.listener import Listener, ListenerFlag
+from evweb.io.pair_bev import BufferEventPair, PairBufferEvent, pair
+from evweb.io.ratelim import (
+    RATE_LIMIT_MAX,
+    RateLimitConfigError,
+    RateLimiter,
+    RateLimitGroup,
+    TokenBucketConfig,
+    rate_limiter,
+    set_rate_limit,
+)
+from evweb.io.resolve import Resolver, ThreadResolver
 from evweb.io.socket_bev import SocketBufferEvent
+from evweb.io.tls import TLSBufferEvent, TLSFlag, TLSState
+from evweb.io.zlib_filter import zlib_filters
 
 __all__ = [
     "BevEvent",
@@ -52,4 +67,30 @@ __all__ = [
     "ListenerFlag",
     "MAX_READ_DEFAULT",
     "SocketBufferEvent",
+    # rate limits
+    "RATE_LIMIT_MAX",
+    "RateLimitConfigError",
+    "RateLimiter",
+    "RateLimitGroup",
+    "TokenBucketConfig",
+    "rate_limiter",
+    "set_rate_limit",
+    # TLS
+    "TLSBufferEvent",
+    "TLSFlag",
+    "TLSState",
+    # pairs and filters
+    "BufferEventPair",
+    "Filter",
+    "FilterBufferEvent",
+    "FilterError",
+    "FilterResult",
+    "PairBufferEvent",
+    "pair",
+    "zlib_filters",
+    # connecting by name
+    "connect_hostname",
+    "HostnameConnect",
+    "Resolver",
+    "ThreadResolver",
 ]

@@ -138,7 +138,7 @@ class BufferEvent:
     def enable(self, what: int) -> None:
         """Start reading and/or writing (READ | WRITE); restarts the matching timeouts."""
         self._enabled |= what & (READ | WRITE)
-        self._update_io()
+        self._restart_io()
 
     def disable(self, what: int) -> None:
         """Stop reading and/or writing; data already buffered stays."""
@@ -171,7 +171,7 @@ class BufferEvent:
     def set_timeouts(self, read: float | None, write: float | None) -> None:
         """Per-direction timeouts; on expiry the direction is disabled and reported with TIMEOUT."""
         self.read_timeout, self.write_timeout = read, write
-        self._update_io()
+        self._restart_io()
 
     def _check_read_suspension(self) -> None:
         high = self.read_high
@@ -232,5 +232,13 @@ class BufferEvent:
     # --- for subclasses ------------------------------------------------------------
 
     def _update_io(self) -> None:
-        """Bring the transport's interest in line with the enabled directions."""
+        """Bring the transport's interest in line with the enabled directions.
+
+        A direction that stays wanted keeps its running timeout: writing more
+        data must not push back a pending read timeout.
+        """
         raise NotImplementedError
+
+    def _restart_io(self) -> None:
+        """Like :meth:`_update_io`, after enable() or set_timeouts(): restart the timeouts too."""
+        self._update_io()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evweb.errors import ConfigError
 from evweb.io.bevflags import CONNECTED, EOF, ERROR, READING, TIMEOUT, WRITING, BevOption
@@ -22,8 +22,12 @@ from evweb.io.bufferevent import BufferEvent
 from evweb.reactor import PERSIST, READ, WRITE, Event, EventBase
 from evweb.reactor import TIMEOUT as EV_TIMEOUT
 
+if TYPE_CHECKING:
+    from evweb.io.ratelim import RateLimiter
+
 Address = tuple[Any, ...] | str
 Socket = socket.socket  # the class; inside SocketBufferEvent ``socket`` is a property
+_AF_UNSPEC = socket.AF_UNSPEC
 
 
 class SocketBufferEvent(BufferEvent):
@@ -47,6 +51,7 @@ class SocketBufferEvent(BufferEvent):
         self._reader: Event | None = None
         self._writer: Event | None = None
         self._reading = self._writing = False
+        self._ratelim: RateLimiter | None = None  # see evweb.io.ratelim
         self.output.add_callback(self._on_output_changed)
         self.input.add_callback(self._on_input_changed)
         if sock is not None:
@@ -64,16 +69,35 @@ class SocketBufferEvent(BufferEvent):
         return self._sock.fileno() if self._sock is not None else -1
 
     def setfd(self, sock: Socket | int) -> None:
-        """Use ``sock`` from now on (``bufferevent_setfd``); it is made non-blocking."""
+        """Use ``sock`` from now on (``bufferevent_setfd``); it is made non-blocking.
+
+        The previous socket is left open, as in libevent.
+        """
         self._drop_events()
+        self._release_socket(close=False)
+        self._owns_wrapper = isinstance(sock, int)
         if isinstance(sock, int):
             sock = socket.socket(fileno=sock)
-            self._owns_wrapper = True
         sock.setblocking(False)
         self._sock = sock
         self._reader = Event(self._base, sock, READ | PERSIST, self._on_readable)
         self._writer = Event(self._base, sock, WRITE | PERSIST, self._on_writable)
         self._update_io()
+
+    def connect_hostname(
+        self,
+        host: str,
+        port: int,
+        family: int = _AF_UNSPEC,
+        resolver: Any = None,
+    ) -> Any:
+        """Resolve ``host`` and connect to the first address that answers (RFC 8305).
+
+        See :func:`evweb.io.connect.connect_hostname`; returns its handle.
+        """
+        from evweb.io.connect import connect_hostname  # connect.py imports this module
+
+        return connect_hostname(self, host, port, family, resolver)
 
     def connect(self, address: Address) -> None:
         """Connect to ``address`` without blocking; the event callback then gets CONNECTED or ERROR.
@@ -106,20 +130,39 @@ class SocketBufferEvent(BufferEvent):
     # --- interest ------------------------------------------------------------------
 
     def _update_io(self) -> None:
+        self._apply_interest(restart=False)
+
+    def _restart_io(self) -> None:
+        self._apply_interest(restart=True)
+
+    def _apply_interest(self, restart: bool) -> None:
         if self._reader is None or self._writer is None:
             return
-        want_read = bool(self._enabled & READ) and not self._suspended_read and not self._closed
-        want_write = not self._closed and (
-            self._connecting or (bool(self._enabled & WRITE) and len(self.output) > 0)
+        lim = self._ratelim
+        want_read = (
+            bool(self._enabled & READ)
+            and not self._suspended_read
+            and not self._closed
+            and not (lim is not None and lim.read_suspended)
         )
-        self._set_interest(self._reader, want_read, self.read_timeout, "_reading")
-        self._set_interest(self._writer, want_write, self.write_timeout, "_writing")
+        want_write = not self._closed and (
+            self._connecting
+            or (
+                bool(self._enabled & WRITE)
+                and len(self.output) > 0
+                and not (lim is not None and lim.write_suspended)
+            )
+        )
+        self._set_interest(self._reader, want_read, self.read_timeout, "_reading", restart)
+        self._set_interest(self._writer, want_write, self.write_timeout, "_writing", restart)
 
-    def _set_interest(self, ev: Event, want: bool, timeout: float | None, flag: str) -> None:
-        if want:
-            ev.add(timeout)  # (re)starts the timeout, as enabling does in libevent
+    def _set_interest(
+        self, ev: Event, want: bool, timeout: float | None, flag: str, restart: bool
+    ) -> None:
+        if want and (restart or not getattr(self, flag)):
+            ev.add(timeout)  # starts (or, on enable/set_timeouts, restarts) the timeout
             setattr(self, flag, True)
-        elif getattr(self, flag):
+        elif not want and getattr(self, flag):
             ev.delete()
             setattr(self, flag, False)
 
@@ -197,21 +240,29 @@ class SocketBufferEvent(BufferEvent):
     # --- extension points (rate limits, TLS) --------------------------------------
 
     def _read_budget(self) -> int:
-        """Bytes one read may take: the single-read cap, less what the high watermark allows."""
+        """Bytes one read may take: the single-read cap, within the watermark and rate limits."""
         howmuch = self.max_single_read
         if self.read_high:
             howmuch = min(howmuch, self.read_high - len(self.input))
+        if self._ratelim is not None:
+            howmuch = min(howmuch, self._ratelim.budget(0))
         return howmuch
 
     def _write_budget(self) -> int:
-        """Bytes one write may send."""
+        """Bytes one write may send: the single-write cap, less what rate limits allow."""
+        if self._ratelim is not None:
+            return min(self.max_single_write, self._ratelim.budget(1))
         return self.max_single_write
 
     def _note_read(self, n: int) -> None:
         """``n`` bytes were read from the socket (a rate limiter charges them here)."""
+        if self._ratelim is not None:
+            self._ratelim.charge(0, n)
 
     def _note_written(self, n: int) -> None:
         """``n`` bytes were written to the socket."""
+        if self._ratelim is not None:
+            self._ratelim.charge(1, n)
 
     # --- lifetime -------------------------------------------------------------------
 
@@ -226,15 +277,22 @@ class SocketBufferEvent(BufferEvent):
         """Stop IO and callbacks; close the socket with CLOSE_ON_FREE, else leave it open."""
         if self._closed:
             return
+        from evweb.io.connect import cancel_pending_connect  # connect.py imports this module
+
+        cancel_pending_connect(self)
         super().close()
         self._drop_events()
+        self._release_socket(close=bool(self.options & BevOption.CLOSE_ON_FREE))
+
+    def _release_socket(self, close: bool) -> None:
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        if self.options & BevOption.CLOSE_ON_FREE:
+        if close:
             sock.close()
         elif self._owns_wrapper:
             sock.detach()  # the caller's fd stays open
+        self._owns_wrapper = False
 
 
 def _family_of(address: tuple[Any, ...]) -> socket.AddressFamily:
