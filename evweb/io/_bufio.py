@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import threading
 from typing import TYPE_CHECKING
 
 from evweb.io._file_segment import HasFileno
@@ -51,6 +52,8 @@ def read_from(buf: Buffer, source: int | HasFileno, howmuch: int) -> int:
     n = limit if howmuch < 0 or howmuch > limit else howmuch
     if not n:
         return 0
+    if n >= _SCRATCH_FROM and isinstance(source, socket.socket):
+        return _read_via_scratch(buf, source, n)
     view = buf.reserve(n)[:n]
     try:
         if isinstance(source, socket.socket):
@@ -60,6 +63,27 @@ def read_from(buf: Buffer, source: int | HasFileno, howmuch: int) -> int:
     finally:
         view.release()
     buf.commit(got)
+    return got
+
+
+_SCRATCH_FROM = 16384
+_scratch = threading.local()
+
+
+def _read_via_scratch(buf: Buffer, source: socket.socket, n: int) -> int:
+    """Big reads go through one reused buffer per thread and are copied once.
+
+    Reserving ``n`` bytes in the Buffer means a fresh zero-filled bytearray
+    of that size per read, which costs more than the read itself when only
+    part of it fills; copying the bytes actually received does not.
+    """
+    scratch: bytearray | None = getattr(_scratch, "buffer", None)
+    if scratch is None or len(scratch) < n:
+        scratch = _scratch.buffer = bytearray(n)
+    with memoryview(scratch) as view:
+        got = source.recv_into(view, n)
+        if got:
+            buf.add(view[:got])
     return got
 
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from evweb.io.buffer import Buffer
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackInfo:
+class CallbackInfo(NamedTuple):
     """What changed since the callback last ran (libevent's evbuffer_cb_info).
 
     ``orig_size`` is the length before the first of the changes, and
-    ``n_added`` / ``n_deleted`` are the totals of all of them.
+    ``n_added`` / ``n_deleted`` are the totals of all of them. A NamedTuple:
+    one is built for every change, and a frozen dataclass costs several
+    times more to build.
     """
 
     orig_size: int

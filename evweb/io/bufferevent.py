@@ -55,7 +55,8 @@ class BufferEvent:
         self.write_low = self.write_high = 0
         self.read_timeout: float | None = None
         self.write_timeout: float | None = None
-        self.max_single_read = DEFAULT_MAX_SINGLE_READ
+        self.input.max_read = DEFAULT_MAX_SINGLE_READ
+        self._max_single_read = DEFAULT_MAX_SINGLE_READ
         self.max_single_write = DEFAULT_MAX_SINGLE_WRITE
         self.error: BaseException | None = None
         self._closed = False
@@ -64,6 +65,18 @@ class BufferEvent:
         self._pending_what = 0
         if self.options & BevOption.DEFER_CALLBACKS:
             self._deferred = base.deferred(self._run_deferred)
+
+    @property
+    def max_single_read(self) -> int:
+        """Bytes one read may take at most (``bufferevent_set_max_single_read``)."""
+        return self._max_single_read
+
+    @max_single_read.setter
+    def max_single_read(self, n: int) -> None:
+        if n <= 0:
+            n = DEFAULT_MAX_SINGLE_READ  # libevent: 0 (or less) means the default
+        self._max_single_read = n
+        self.input.max_read = n
 
     # --- callbacks ----------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from evweb.errors import ConfigError
 from evweb.io.bevflags import CONNECTED, EOF, ERROR, READING, TIMEOUT, WRITING, BevOption
 from evweb.io.bufferevent import BufferEvent
-from evweb.reactor import PERSIST, READ, WRITE, Event, EventBase
+from evweb.reactor import PERSIST, READ, WRITE, DeferredCallback, Event, EventBase
 from evweb.reactor import TIMEOUT as EV_TIMEOUT
 
 if TYPE_CHECKING:
@@ -36,7 +36,13 @@ class SocketBufferEvent(BufferEvent):
     ``sock`` may be a socket, an fd, or None for one that :meth:`connect`
     creates. With ``CLOSE_ON_FREE`` (libevent's ``BEV_OPT_CLOSE_ON_FREE``)
     :meth:`close` closes the socket; otherwise the socket is left open.
+
+    Data written while the socket can take it goes out at once (subclasses
+    that transform the bytes, like TLS, turn that off with
+    ``_inline_writes``); the write callback runs from the loop either way.
     """
+
+    _inline_writes = True
 
     def __init__(
         self,
@@ -52,6 +58,7 @@ class SocketBufferEvent(BufferEvent):
         self._writer: Event | None = None
         self._reading = self._writing = False
         self._ratelim: RateLimiter | None = None  # see evweb.io.ratelim
+        self._write_done: DeferredCallback | None = None
         self.output.add_callback(self._on_output_changed)
         self.input.add_callback(self._on_input_changed)
         if sock is not None:
@@ -168,7 +175,35 @@ class SocketBufferEvent(BufferEvent):
 
     def _on_output_changed(self, buffer: Any, info: Any) -> None:
         if info.n_added and not self._writing and self._enabled & WRITE and not self._closed:
-            self._update_io()
+            if self._inline_writes and not self._connecting:
+                self._write_now()
+            if self.output:
+                self._update_io()
+
+    def _write_now(self) -> None:
+        """Send what was just queued without waiting for the loop, as asyncio's write() does.
+
+        The socket can nearly always take it, so this saves a loop pass and
+        the WRITE event's registration per message. What does not go out
+        waits for the WRITE event, and errors are left for it to report
+        from the loop. The write callback runs from the loop either way.
+        """
+        howmuch = self._write_budget()
+        if howmuch <= 0 or self._sock is None:
+            return
+        try:
+            n = self.output.write_to(self._sock, howmuch)
+        except OSError:
+            return
+        self._note_written(n)
+        if len(self.output) <= self.write_low and self._write_cb is not None:
+            if self._write_done is None:
+                self._write_done = self._base.deferred(self._after_inline_write)
+            self._write_done.schedule()
+
+    def _after_inline_write(self, arg: Any) -> None:
+        if not self._closed:
+            self._call_write()
 
     def _on_input_changed(self, buffer: Any, info: Any) -> None:
         if self._suspended_read and info.n_deleted:
@@ -281,6 +316,8 @@ class SocketBufferEvent(BufferEvent):
 
         cancel_pending_connect(self)
         super().close()
+        if self._write_done is not None:
+            self._write_done.cancel()
         self._drop_events()
         self._release_socket(close=bool(self.options & BevOption.CLOSE_ON_FREE))
 

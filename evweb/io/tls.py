@@ -86,6 +86,8 @@ class TLSBufferEvent(SocketBufferEvent):
     close_notify when the session is up (best effort: no waiting).
     """
 
+    _inline_writes = False  # plaintext must go through the TLS engine
+
     def __init__(
         self,
         base: EventBase,

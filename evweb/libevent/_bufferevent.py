@@ -251,7 +251,7 @@ def bufferevent_set_timeouts(
 
 
 def bufferevent_set_max_single_read(bev: BufferEvent, size: int) -> int:
-    """``bev.max_single_read = size``: 0 or > SSIZE_MAX gives 16384; -1 if negative."""
+    """``bev.max_single_read = size``: 0 or > SSIZE_MAX gives the default; -1 if negative."""
     if size < 0:
         return failed("bufferevent_set_max_single_read", ValueError(f"size {size}"))
     bev.max_single_read = size if 0 < size <= _SSIZE_MAX else DEFAULT_MAX_SINGLE_READ
@@ -259,7 +259,7 @@ def bufferevent_set_max_single_read(bev: BufferEvent, size: int) -> int:
 
 
 def bufferevent_set_max_single_write(bev: BufferEvent, size: int) -> int:
-    """``bev.max_single_write = size``: 0 or > SSIZE_MAX gives 16384; -1 if negative."""
+    """``bev.max_single_write = size``: 0 or > SSIZE_MAX gives the default; -1 if negative."""
     if size < 0:
         return failed("bufferevent_set_max_single_write", ValueError(f"size {size}"))
     bev.max_single_write = size if 0 < size <= _SSIZE_MAX else DEFAULT_MAX_SINGLE_WRITE

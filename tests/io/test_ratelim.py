@@ -259,6 +259,7 @@ def test_decrementing_without_a_limit_fails(bevs: list[SocketBufferEvent]) -> No
 
 def test_budget_is_the_smallest_of_caps_bucket_and_share(bevs: list[SocketBufferEvent]) -> None:
     bev = bevs[0]
+    bev.max_single_read = 16384  # below the bucket, so the cap is what limits
     assert bev._read_budget() == bev.max_single_read
     set_rate_limit(bev, TokenBucketConfig(100_000, 100_000, 500, 500, 60.0))
     assert bev._read_budget() == bev.max_single_read

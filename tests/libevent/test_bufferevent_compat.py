@@ -11,6 +11,7 @@ import pytest
 
 import evweb.libevent as le
 from evweb.io import Buffer, BufferEvent, SocketBufferEvent
+from evweb.io.bevflags import DEFAULT_MAX_SINGLE_READ
 from evweb.libevent import (
     BEV_EVENT_CONNECTED,
     BEV_EVENT_EOF,
@@ -122,11 +123,11 @@ def test_return_codes(base: EventBase, pair: Pair) -> None:
     assert le.bufferevent_set_timeouts(bev, 1.5, None) == 0
     assert bev.read_timeout == 1.5 and bev.write_timeout is None
     assert le.bufferevent_set_timeouts(bev, -1.0, None) == -1
-    assert le.bufferevent_get_max_single_read(bev) == 16384
+    assert le.bufferevent_get_max_single_read(bev) == DEFAULT_MAX_SINGLE_READ
     assert le.bufferevent_set_max_single_read(bev, 100) == 0
     assert le.bufferevent_get_max_single_read(bev) == 100
     assert le.bufferevent_set_max_single_read(bev, 0) == 0
-    assert le.bufferevent_get_max_single_read(bev) == 16384
+    assert le.bufferevent_get_max_single_read(bev) == DEFAULT_MAX_SINGLE_READ
     assert le.bufferevent_set_max_single_write(bev, 7) == 0
     assert le.bufferevent_get_max_single_write(bev) == 7
     assert le.bufferevent_set_max_single_write(bev, -1) == -1
