@@ -17,6 +17,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from evweb.errors import ConfigError
+from evweb.io._callbacks import CallbackHandle
 from evweb.io.bevflags import CONNECTED, EOF, ERROR, READING, TIMEOUT, WRITING, BevOption
 from evweb.io.bufferevent import BufferEvent
 from evweb.reactor import PERSIST, READ, WRITE, DeferredCallback, Event, EventBase
@@ -59,8 +60,8 @@ class SocketBufferEvent(BufferEvent):
         self._reading = self._writing = False
         self._ratelim: RateLimiter | None = None  # see evweb.io.ratelim
         self._write_done: DeferredCallback | None = None
+        self._input_watch: CallbackHandle | None = None
         self.output.add_callback(self._on_output_changed)
-        self.input.add_callback(self._on_input_changed)
         if sock is not None:
             self.setfd(sock)
 
@@ -208,6 +209,20 @@ class SocketBufferEvent(BufferEvent):
     def _on_input_changed(self, buffer: Any, info: Any) -> None:
         if self._suspended_read and info.n_deleted:
             self._check_read_suspension()
+
+    def _check_read_suspension(self) -> None:
+        # Watch the input only while reading is suspended: draining it is what
+        # resumes reading, and a callback on every read costs a Buffer
+        # notification per read for nothing.
+        was = self._suspended_read
+        super()._check_read_suspension()
+        if self._suspended_read == was:
+            return
+        if self._suspended_read:
+            self._input_watch = self.input.add_callback(self._on_input_changed)
+        elif self._input_watch is not None:
+            self.input.remove_callback(self._input_watch)
+            self._input_watch = None
 
     # --- traffic ------------------------------------------------------------------
 
