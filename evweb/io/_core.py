@@ -195,6 +195,9 @@ class BufferCore:
             segs.popleft()
             if seg.owner is not None:
                 seg.owner.release()
+            elif seg.writable and self._spare is None and seg.cap == CHUNK:
+                seg.off = seg.end = 0  # keep the emptied chunk for the next small add
+                self._spare = seg
         self._len -= n
         self._changed(0, n)
 

@@ -145,6 +145,7 @@ class Segment:
         twin.base = self.base
         twin.off = self.off
         twin.twin = True
+        self.writable = False  # shared now: never refilled or recycled
         if self.owner is not None:
             self.owner.retain()
         return twin
