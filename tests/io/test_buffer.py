@@ -595,3 +595,20 @@ def test_write_to_howmuch_and_fd(pair: tuple[socket.socket, socket.socket]) -> N
     assert inp.read_from(b.fileno(), 2) == 2
     assert bytes(inp) == b"xy"
     assert Buffer().write_to(a) == 0
+
+
+def test_recycled_chunk_never_overwrites_a_multicast_view() -> None:
+    source, view = Buffer(), Buffer()
+    source.add(b"first")
+    view.add_buffer_reference(source)
+    source.drain(len(source))  # the chunk's last user here: it must not be recycled
+    source.add(b"XXXXX")
+    assert bytes(view) == b"first"
+    assert bytes(source) == b"XXXXX"
+
+
+def test_recycled_chunk_serves_the_next_small_add() -> None:
+    buf = Buffer()
+    for i in range(100):
+        buf.add(b"msg%d" % i)
+        assert buf.remove(len(buf)) == b"msg%d" % i
