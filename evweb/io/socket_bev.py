@@ -151,6 +151,7 @@ class SocketBufferEvent(BufferEvent):
             bool(self._enabled & READ)
             and not self._suspended_read
             and not self._closed
+            and not self._connecting  # the connect's outcome comes first, as ERROR or CONNECTED
             and not (lim is not None and lim.read_suspended)
         )
         want_write = not self._closed and (

@@ -223,3 +223,17 @@ def test_close_inside_own_read_callback_is_safe(base: EventBase, pair: Pair) -> 
     for _ in range(5):
         base.loop(NONBLOCK)
     assert got == [b"one"]
+
+
+def test_refused_connect_is_error_even_with_reading_enabled(base: EventBase) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = probe.getsockname()
+        bev = SocketBufferEvent(base)
+        events: list[int] = []
+        bev.set_callbacks(event=lambda b, what, arg: events.append(what))
+        bev.enable(READ)
+        bev.connect(address)
+        spin(base, lambda: events)
+        assert events == [ERROR]
+        bev.close()
