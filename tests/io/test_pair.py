@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,42 +19,9 @@ from evweb.libevent import (
     bufferevent_pair_new,
 )
 from evweb.reactor import NONBLOCK, ONCE, READ, WRITE, EventBase
+from tests.helpers import spin
 
-
-class _ErrorLog(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture(autouse=True)
-def callbacks_must_not_fail() -> Iterator[None]:
-    """An exception (an assert) inside a callback is only logged by the loop: fail on it."""
-    handler = _ErrorLog()
-    logger = logging.getLogger("evweb")
-    logger.addHandler(handler)
-    yield
-    logger.removeHandler(handler)
-    if handler.records:
-        pytest.fail("a callback raised:\n" + "\n".join(handler.format(r) for r in handler.records))
-
-
-def spin(
-    base: EventBase, until: Callable[[], object], limit: int = 5000, seconds: float = 5
-) -> None:
-    """Run the loop until ``until()`` holds, bounded in iterations and time."""
-    deadline = time.monotonic() + seconds
-    for _ in range(limit):
-        if until() or time.monotonic() > deadline:
-            break
-        base.loop(ONCE | NONBLOCK)
-        if not until():
-            base.loopexit(0.002)  # let timers and sockets catch up
-            base.dispatch()
-    assert until(), "condition not reached"
+pytestmark = pytest.mark.usefixtures("callbacks_must_not_fail")
 
 
 @pytest.fixture
