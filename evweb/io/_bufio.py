@@ -1,6 +1,7 @@
 """Moving a Buffer's bytes to and from fds: recv_into, sendmsg/writev, sendfile.
 
-Reads land in reserved space (no intermediate bytes object). Writes hand the
+Small reads land in reserved space; big ones go through one reused scratch
+buffer per thread and are copied once into the Buffer. Writes hand the
 kernel up to 64 segment views at once; a file segment at the front goes out
 with ``os.sendfile`` when the target is a socket, so its bytes never enter
 Python. Errors are not translated: ``BlockingIOError`` tells a caller to wait
@@ -82,8 +83,9 @@ def _read_via_scratch(buf: Buffer, source: socket.socket, n: int) -> int:
         scratch = _scratch.buffer = bytearray(n)
     with memoryview(scratch) as view:
         got = source.recv_into(view, n)
-        if got:
-            buf.add(view[:got])
+        if got:  # read_from checked the frozen end already
+            buf._append_copy(view[:got])
+            buf._changed(got, 0)
     return got
 
 

@@ -146,24 +146,31 @@ class SocketBufferEvent(BufferEvent):
     def _apply_interest(self, restart: bool) -> None:
         if self._reader is None or self._writer is None:
             return
+        want_read, want_write = (False, False) if self._closed else self._wants()
+        read_to = self.read_timeout if self._enabled & READ else None
+        write_to = self.write_timeout if self._enabled & WRITE or self._connecting else None
+        self._set_interest(self._reader, want_read, read_to, "_reading", restart)
+        self._set_interest(self._writer, want_write, write_to, "_writing", restart)
+
+    def _wants(self) -> tuple[bool, bool]:
+        """Whether the socket should be polled for reading and for writing now.
+
+        Subclasses that talk to the socket on their own account (TLS: the
+        handshake, a write that needs a read) override this alone.
+        """
         lim = self._ratelim
         want_read = (
             bool(self._enabled & READ)
             and not self._suspended_read
-            and not self._closed
             and not self._connecting  # the connect's outcome comes first, as ERROR or CONNECTED
             and not (lim is not None and lim.read_suspended)
         )
-        want_write = not self._closed and (
-            self._connecting
-            or (
-                bool(self._enabled & WRITE)
-                and len(self.output) > 0
-                and not (lim is not None and lim.write_suspended)
-            )
+        want_write = self._connecting or (
+            bool(self._enabled & WRITE)
+            and len(self.output) > 0
+            and not (lim is not None and lim.write_suspended)
         )
-        self._set_interest(self._reader, want_read, self.read_timeout, "_reading", restart)
-        self._set_interest(self._writer, want_write, self.write_timeout, "_writing", restart)
+        return want_read, want_write
 
     def _set_interest(
         self, ev: Event, want: bool, timeout: float | None, flag: str, restart: bool
@@ -229,11 +236,11 @@ class SocketBufferEvent(BufferEvent):
 
     def _on_readable(self, fd: int, what: int, arg: Any) -> None:
         if what & EV_TIMEOUT:
-            self.disable(READ)
-            self._call_event(READING | TIMEOUT)
+            self._timed_out(READ)
             return
         howmuch = self._read_budget()
         if howmuch <= 0:
+            self._pause(self._reader, "_reading")
             return
         assert self._sock is not None
         try:
@@ -254,14 +261,14 @@ class SocketBufferEvent(BufferEvent):
 
     def _on_writable(self, fd: int, what: int, arg: Any) -> None:
         if what & EV_TIMEOUT:
-            self.disable(WRITE)
-            self._call_event(WRITING | TIMEOUT)
+            self._timed_out(WRITE)
             return
         if self._connecting:
             self._finish_connect()
             return
         howmuch = self._write_budget()
         if howmuch <= 0:
+            self._pause(self._writer, "_writing")
             return
         assert self._sock is not None
         try:
@@ -276,6 +283,21 @@ class SocketBufferEvent(BufferEvent):
         if not self.output:
             self._update_io()
         self._call_write()
+
+    def _timed_out(self, direction: int) -> None:
+        """A read or write timeout: that direction is disabled and reported."""
+        self.disable(direction)
+        self._call_event((READING if direction == READ else WRITING) | TIMEOUT)
+
+    def _pause(self, ev: Event | None, flag: str) -> None:
+        """No budget now (a rate limit): stop polling until the next _update_io.
+
+        Returning with the event still added would spin: the socket stays
+        ready, level-triggered.
+        """
+        if ev is not None and getattr(self, flag):
+            ev.delete()
+            setattr(self, flag, False)
 
     def _finish_connect(self) -> None:
         assert self._sock is not None

@@ -42,10 +42,10 @@ import ssl
 from typing import Any, cast
 
 from evweb.errors import ConfigError, TLSError
-from evweb.io.bevflags import CONNECTED, EOF, ERROR, READING, TIMEOUT, WRITING, BevOption
+from evweb.io.bevflags import CONNECTED, EOF, ERROR, READING, WRITING, BevOption
 from evweb.io.buffer import Buffer
 from evweb.io.socket_bev import Address, SocketBufferEvent
-from evweb.reactor import READ, WRITE, Event, EventBase
+from evweb.reactor import READ, WRITE, EventBase
 from evweb.reactor import TIMEOUT as EV_TIMEOUT
 
 _RECORD = 16384  # largest TLS plaintext record; one SSLObject.read/write at most this
@@ -214,19 +214,9 @@ class TLSBufferEvent(SocketBufferEvent):
     def _refresh_io(self) -> None:
         self._apply_interest(restart=False)
 
-    def _apply_interest(self, restart: bool) -> None:
-        reader, writer = self._reader, self._writer
-        if reader is None or writer is None:
-            return
-        want_read = want_write = False
-        if not (self._closed or self._stopped):
-            want_read, want_write = self._wants()
-        read_to = self.read_timeout if self._enabled & READ else None
-        write_to = self.write_timeout if self._enabled & WRITE else None
-        self._interest(reader, want_read, read_to, "_reading", restart)
-        self._interest(writer, want_write, write_to, "_writing", restart)
-
     def _wants(self) -> tuple[bool, bool]:
+        if self._stopped:
+            return False, False
         if self._connecting:
             return False, True
         user_read = bool(self._enabled & READ) and not self._suspended_read
@@ -241,22 +231,6 @@ class TLSBufferEvent(SocketBufferEvent):
             want_write = want_write and not lim.write_suspended
         return want_read, want_write
 
-    def _interest(
-        self, ev: Event, want: bool, timeout: float | None, flag: str, restart: bool
-    ) -> None:
-        if want and (restart or not getattr(self, flag)):
-            ev.add(timeout)
-            setattr(self, flag, True)
-        elif not want and getattr(self, flag):
-            ev.delete()
-            setattr(self, flag, False)
-
-    def _pause(self, ev: Event | None, flag: str) -> None:
-        """No budget now (a rate limit): stop polling until someone calls _update_io."""
-        if ev is not None and getattr(self, flag):
-            ev.delete()
-            setattr(self, flag, False)
-
     def _buffered_input_waits(self) -> bool:
         if self._closed or self._stopped or self._handshaking:
             return False
@@ -268,8 +242,7 @@ class TLSBufferEvent(SocketBufferEvent):
 
     def _on_readable(self, fd: int, what: int, arg: Any) -> None:
         if what & EV_TIMEOUT:
-            self.disable(READ)
-            self._call_event(READING | TIMEOUT)
+            self._timed_out(READ)
             return
         budget = self._raw_read_budget()
         if budget <= 0:
@@ -304,8 +277,7 @@ class TLSBufferEvent(SocketBufferEvent):
 
     def _on_writable(self, fd: int, what: int, arg: Any) -> None:
         if what & EV_TIMEOUT:
-            self.disable(WRITE)
-            self._call_event(WRITING | TIMEOUT)
+            self._timed_out(WRITE)
             return
         if self._connecting:
             self._finish_connect()
