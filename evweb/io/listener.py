@@ -67,6 +67,7 @@ from typing import Any
 
 from evweb.errors import AddressError, ListenerConfigError, ListenerStateError
 from evweb.io.sockets import (
+    is_numeric_host,
     make_listen_socket_ipv6only,
     make_listen_socket_not_ipv6only,
     make_listen_socket_reuseable,
@@ -523,22 +524,14 @@ def _resolve(
         raise ListenerConfigError(f"port must be an int in 0..65535, got {port!r}")
     if family is not None:
         return socket.AddressFamily(family), address
-    if host == "" or _is_numeric(socket.AF_INET, host):
+    if host == "" or is_numeric_host(host, socket.AF_INET):
         return socket.AF_INET, address
-    if _is_numeric(socket.AF_INET6, host):
+    if is_numeric_host(host, socket.AF_INET6):
         return socket.AF_INET6, address
     infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
     if not infos:  # pragma: no cover - getaddrinfo raises instead
         raise ListenerConfigError(f"{host!r} resolves to no address")
     return infos[0][0], infos[0][4]
-
-
-def _is_numeric(family: socket.AddressFamily, host: str) -> bool:
-    try:
-        socket.inet_pton(family, host.split("%", 1)[0])
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 def _create_bound_socket(

@@ -33,6 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from evweb.errors import ConfigError, EventStateError
+from evweb.io.sockets import is_numeric_host
 from evweb.reactor import PERSIST, READ, TIMEOUT, Event, EventBase
 from evweb.reactor.notify import Notifier
 
@@ -72,20 +73,10 @@ def numeric_addresses(host: str, port: int, family: int) -> Addresses | None:
     try:
         infos = socket.getaddrinfo(text, port, family, socket.SOCK_STREAM, 0, flags)
     except socket.gaierror as exc:
-        if exc.errno == socket.EAI_NONAME and not _is_numeric(text):
+        if exc.errno == socket.EAI_NONAME and not is_numeric_host(text):
             return None
         raise
     return _addresses(infos)
-
-
-def _is_numeric(text: str) -> bool:
-    for fam in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(fam, text.split("%", 1)[0])
-        except (OSError, ValueError):
-            continue
-        return True
-    return False
 
 
 def _addresses(infos: list[tuple[Any, ...]]) -> Addresses:

@@ -116,14 +116,27 @@ def _parse_port(text: str, port_text: str) -> int:
 
 def _is_numeric_host(host: str, family: socket.AddressFamily) -> bool:
     if family == socket.AF_INET6 and "%" in host:
-        host, scope = host.split("%", 1)
+        scope = host.split("%", 1)[1]
         if not scope or "%" in scope:
             return False
-    try:
-        socket.inet_pton(family, host)
-    except (OSError, ValueError):
+    elif "%" in host:
         return False
-    return True
+    return is_numeric_host(host, family)
+
+
+def is_numeric_host(host: str, family: int | None = None) -> bool:
+    """Whether ``host`` (less any ``%scope``) is a numeric IPv4 or IPv6 address.
+
+    With ``family``, only an address of that family counts.
+    """
+    bare = host.split("%", 1)[0]
+    for fam in (socket.AF_INET, socket.AF_INET6) if family is None else (family,):
+        try:
+            socket.inet_pton(fam, bare)
+        except (OSError, ValueError):
+            continue
+        return True
+    return False
 
 
 @contextmanager
