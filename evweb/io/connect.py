@@ -26,8 +26,9 @@ the :class:`socket.gaierror` in ``bev.error`` and its EAI code in
 :attr:`HostnameConnect.dns_error` (and :func:`dns_error`); every address
 failing gives ERROR with the last :class:`OSError`. The BufferEvent's write
 timeout, when set, bounds the connecting phase (WRITING|TIMEOUT, as a
-libevent connect times out). Closing the BufferEvent cancels everything
-before the loop next polls; :meth:`HostnameConnect.cancel` does it at once.
+libevent connect times out). Closing the BufferEvent cancels everything at
+once (its ``close`` calls :func:`cancel_pending_connect`), as does
+:meth:`HostnameConnect.cancel`.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from evweb.io.resolve import (
     default_resolver,
 )
 from evweb.io.socket_bev import SocketBufferEvent
-from evweb.reactor import WRITE, Callback, Event, EventBase, Watcher
+from evweb.reactor import WRITE, Callback, Event, EventBase
 
 ATTEMPT_DELAY = 0.25
 """RFC 8305's recommended Connection Attempt Delay, in seconds."""
@@ -142,7 +143,6 @@ class HostnameConnect:
         self._base = base = bev.base
         self._delay = base.timer(self._on_delay)
         self._deadline = base.timer(self._on_deadline)
-        self._watcher: Watcher | None = base.watch_prepare(self._check_bev)
 
     def __repr__(self) -> str:
         state = "done" if self.done else f"{len(self._attempts)} attempts"
@@ -256,12 +256,6 @@ class HostnameConnect:
         self._queue.clear()
         self._delay.delete()
         self._deadline.delete()
-        if self._watcher is not None:
-            self._watcher.free()
-            self._watcher = None
-
-    def _check_bev(self, watcher: Watcher, info: Any, arg: Any) -> None:
-        self._bev_gone()
 
     def _bev_gone(self) -> bool:
         """Cancel if the BufferEvent was closed meanwhile; True when there is nothing to do."""
