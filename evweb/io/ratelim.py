@@ -30,9 +30,8 @@ the way it is:
   of its own, separate from the high watermark's: the bev's own bucket
   (``BW``) and its group's (``BW_GROUP``) are tracked apart, as in libevent.
 
-A bev closed while in a group is dropped from it the next time the group
-walks its members (each suspension, resumption, :meth:`~RateLimitGroup.add`
-and :meth:`~RateLimitGroup.close`).
+Closing a bev releases its limiter (:meth:`RateLimiter.release`): it leaves
+its group at once and its refill timer stops.
 """
 
 from __future__ import annotations
@@ -296,6 +295,12 @@ class RateLimiter:
         elif new > 0 >= old:
             self._resume_bw(side)
 
+    def release(self) -> None:
+        """The bev is closing: leave the group and stop the refill timer."""
+        if self._group is not None:
+            self._group.remove(self._bev)
+        self._refill.delete()
+
     def _configure(self, cfg: TokenBucketConfig | None) -> None:
         if cfg is None:
             self._bucket = None
@@ -435,7 +440,6 @@ class RateLimitGroup:
             return
         if limiter._group is not None:
             limiter._group.remove(bev)
-        self._prune()
         self._members.append(limiter)
         limiter._group = self
         for side in (_R, _W):
@@ -480,7 +484,6 @@ class RateLimitGroup:
 
     def close(self) -> None:
         """Stop the group's timer (``bufferevent_rate_limit_group_free``); it must be empty."""
-        self._prune()
         if self._members:
             raise RateLimitConfigError(
                 "group", self, f"still has {len(self._members)} members; remove them first"
@@ -527,14 +530,12 @@ class RateLimitGroup:
     def _suspend(self, side: int) -> None:
         if not self._suspended[side]:
             self._suspended[side] = True
-            self._prune()
             for limiter in self._members:
                 limiter._flag(side, _BW_GROUP, True)
         self._schedule()
 
     def _resume(self, side: int) -> None:
         self._suspended[side] = False
-        self._prune()
         members = self._members
         if members:  # from a random member on, so the first served changes each tick
             start = self._random.randrange(len(members))
@@ -555,9 +556,3 @@ class RateLimitGroup:
         if any(self._suspended):
             self._schedule()
 
-    def _prune(self) -> None:
-        if any(limiter._bev.closed for limiter in self._members):
-            for limiter in self._members:
-                if limiter._bev.closed:
-                    limiter._group = None
-            self._members = [m for m in self._members if m._group is self]

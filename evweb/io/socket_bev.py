@@ -353,6 +353,8 @@ class SocketBufferEvent(BufferEvent):
         from evweb.io.connect import cancel_pending_connect  # connect.py imports this module
 
         cancel_pending_connect(self)
+        if self._ratelim is not None:
+            self._ratelim.release()
         super().close()
         if self._write_done is not None:
             self._write_done.cancel()
