@@ -95,7 +95,7 @@ class PairBufferEvent(BufferEvent):
         link.depth += 1
         try:
             _move(self.output, dst.input, n)
-            dst._restart_timer(dst._read_timer, dst._wants_read_timer(), dst.read_timeout)
+            dst._set_timer(dst._read_timer, dst._wants_read_timer(), dst.read_timeout, True)
             self._sync_write_timer()
             dst._check_read_suspension()
         finally:
@@ -115,7 +115,14 @@ class PairBufferEvent(BufferEvent):
             self._check_read_suspension()
 
     def _update_io(self) -> None:
-        self._sync_timers()
+        self._sync_timers(restart=False)
+        self._move_pending()
+
+    def _restart_io(self) -> None:
+        self._sync_timers(restart=True)  # enable() and set_timeouts() restart the timers
+        self._move_pending()
+
+    def _move_pending(self) -> None:
         partner = self._partner
         if partner is None or self._closed:
             return
@@ -176,23 +183,19 @@ class PairBufferEvent(BufferEvent):
             and self.write_timeout is not None
         )
 
-    def _sync_timers(self) -> None:
-        # called from enable, disable and set_timeouts: a wanted timer (re)starts
-        self._restart_timer(self._read_timer, self._wants_read_timer(), self.read_timeout)
-        self._restart_timer(self._write_timer, self._wants_write_timer(), self.write_timeout)
+    def _sync_timers(self, restart: bool) -> None:
+        self._set_timer(self._read_timer, self._wants_read_timer(), self.read_timeout, restart)
+        self._set_timer(self._write_timer, self._wants_write_timer(), self.write_timeout, restart)
 
     def _sync_write_timer(self) -> None:
-        want = self._wants_write_timer()
-        if want and not self._write_timer.is_pending():
-            self._write_timer.add(self.write_timeout)
-        elif not want and self._write_timer.is_pending():
-            self._write_timer.delete()
+        self._set_timer(self._write_timer, self._wants_write_timer(), self.write_timeout, False)
 
     @staticmethod
-    def _restart_timer(timer: Event, want: bool, timeout: float | None) -> None:
-        if want:
+    def _set_timer(timer: Event, want: bool, timeout: float | None, restart: bool) -> None:
+        """Start a wanted timer (restart a running one only if asked); stop an unwanted one."""
+        if want and (restart or not timer.is_pending()):
             timer.add(timeout)
-        elif timer.is_pending():
+        elif not want and timer.is_pending():
             timer.delete()
 
     def _on_read_timeout(self, fd: int, what: int, arg: Any) -> None:
