@@ -24,6 +24,7 @@ from evweb.io._file_segment import (
     FileSegment,
     FileSegmentCleanup,
 )
+from evweb.io._tls_session import TLSSession
 from evweb.io.bevflags import BevEvent, BevOption, Flush
 from evweb.io.buffer import Buffer
 from evweb.io.bufferevent import BufferEvent
@@ -43,6 +44,7 @@ from evweb.io.ratelim import (
 from evweb.io.resolve import Resolver, ThreadResolver
 from evweb.io.socket_bev import SocketBufferEvent
 from evweb.io.tls import TLSBufferEvent, TLSFlag, TLSState
+from evweb.io.tls_filter import TLSFilterBufferEvent
 from evweb.io.zlib_filter import zlib_filters
 
 __all__ = [
@@ -77,7 +79,9 @@ __all__ = [
     "set_rate_limit",
     # TLS
     "TLSBufferEvent",
+    "TLSFilterBufferEvent",
     "TLSFlag",
+    "TLSSession",
     "TLSState",
     # pairs and filters
     "BufferEventPair",

@@ -7,6 +7,11 @@ them and the socket itself::
     socket --recv--> incoming BIO --SSLObject.read--> self.input   (plaintext)
     socket <--send-- raw_out <-- outgoing BIO <--SSLObject.write-- self.output
 
+The SSLObject pump (:mod:`evweb.io._tls_engine`) and the session's logic
+and properties (:mod:`evweb.io._tls_session`) are shared with
+:class:`~evweb.io.tls_filter.TLSFilterBufferEvent`; this module is the
+socket side.
+
 Why it is shaped this way:
 
 * Socket reads and writes are sized by ``_read_budget()``/``_write_budget()``
@@ -35,47 +40,24 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
-import enum
 import errno
 import socket
 import ssl
-from typing import Any, cast
+from typing import Any
 
-from evweb.errors import ConfigError, TLSError
-from evweb.io.bevflags import CONNECTED, EOF, ERROR, READING, WRITING, BevOption
+from evweb.errors import TLSError
+from evweb.io._tls_engine import RECORD, TLSEngine, TLSFlag, TLSState
+from evweb.io._tls_session import TLSSession
+from evweb.io.bevflags import CONNECTED, ERROR, READING, WRITING, BevOption
 from evweb.io.buffer import Buffer
 from evweb.io.socket_bev import Address, SocketBufferEvent
 from evweb.reactor import READ, WRITE, EventBase
 from evweb.reactor import TIMEOUT as EV_TIMEOUT
 
-_RECORD = 16384  # largest TLS plaintext record; one SSLObject.read/write at most this
+__all__ = ["TLSBufferEvent", "TLSFlag", "TLSState"]
 
 
-class TLSState(enum.IntEnum):
-    """Where the TLS session starts (``BUFFEREVENT_SSL_OPEN/CONNECTING/ACCEPTING``)."""
-
-    OPEN = 0
-    """No handshake to report: OpenSSL runs one implicitly if needed, no CONNECTED."""
-    CONNECTING = 1
-    """Client side: handshake, then CONNECTED."""
-    ACCEPTING = 2
-    """Server side: handshake, then CONNECTED."""
-
-
-class TLSFlag(enum.IntFlag):
-    """Behaviour flags (``BUFFEREVENT_SSL_*``)."""
-
-    NONE = 0
-    DIRTY_SHUTDOWN = 1
-    """A TCP close without close_notify is reported as EOF, not ERROR."""
-    BATCH_WRITE = 2
-    """Coalesce the output's segments into full records instead of one record per segment."""
-
-
-_DIRTY = (ssl.SSLEOFError, ConnectionResetError, BrokenPipeError)
-
-
-class TLSBufferEvent(SocketBufferEvent):
+class TLSBufferEvent(TLSSession, SocketBufferEvent):
     """A BufferEvent speaking TLS over a socket.
 
     ``state`` CONNECTING makes a client (give ``server_hostname`` for SNI
@@ -97,105 +79,19 @@ class TLSBufferEvent(SocketBufferEvent):
         options: BevOption | int = BevOption.NONE,
         server_hostname: str | None = None,
     ) -> None:
-        try:
-            self._state = TLSState(state)
-        except ValueError:
-            raise ConfigError(f"invalid TLS state {state!r}: expected 0, 1 or 2") from None
-        server_side = self._state == TLSState.ACCEPTING or (
-            self._state == TLSState.OPEN and ssl_context.protocol == ssl.PROTOCOL_TLS_SERVER
-        )
-        if not server_side and ssl_context.check_hostname and not server_hostname:
-            # wrap_bio() would accept this and then check no name at all
-            raise ConfigError("the context checks hostnames: server_hostname is required")
-        self._incoming = ssl.MemoryBIO()
-        self._outgoing = ssl.MemoryBIO()
-        try:
-            self._ssl = ssl_context.wrap_bio(
-                self._incoming,
-                self._outgoing,
-                server_side=server_side,
-                server_hostname=None if server_side else server_hostname,
-            )
-        except ValueError as exc:  # e.g. check_hostname without server_hostname
-            raise ConfigError(f"cannot start TLS: {exc}") from exc
         self._raw_out = Buffer()
-        self._rawbuf = bytearray(_RECORD)
-        self._flags = TLSFlag.NONE
-        self.tls_errors: list[ssl.SSLError] = []
-        self._handshaking = self._state != TLSState.OPEN
-        self._write_wants_read = False
-        self._raw_eof = False
-        self._stopped = False  # EOF or ERROR reported: no more traffic
+        self._tls = TLSEngine(ssl_context, state, server_hostname, self._raw_out)
+        self._rawbuf = bytearray(RECORD)
         self._plain_sent = False  # plaintext went out since the last write callback
         self._kick = base.deferred(self._on_kick)
-        early_error = self._handshake_begin()
+        early_error = self._tls.begin()
         super().__init__(base, sock, options)
         if early_error is not None:
             self._fail_later(early_error)
 
-    # --- what users ask about -----------------------------------------------------
-
-    @property
-    def ssl_object(self) -> ssl.SSLObject:
-        """The :class:`ssl.SSLObject` (``bufferevent_openssl_get_ssl``)."""
-        return self._ssl
-
-    @property
-    def state(self) -> TLSState:
-        """CONNECTING or ACCEPTING until the handshake is done, then OPEN."""
-        return TLSState.OPEN if not self._handshaking else self._state
-
-    @property
-    def server_hostname(self) -> str | None:
-        """The name sent as SNI and checked against the certificate (client side)."""
-        return self._ssl.server_hostname
-
-    @property
-    def peer_certificate(self) -> dict[str, Any] | None:
-        """The peer's verified certificate as :meth:`ssl.SSLSocket.getpeercert` decodes it."""
-        if self._handshaking:
-            return None
-        return self._ssl.getpeercert()
-
-    @property
-    def cipher(self) -> tuple[str, str, int] | None:
-        """``(name, protocol, secret bits)`` once the handshake is done."""
-        return self._ssl.cipher()
-
-    @property
-    def version(self) -> str | None:
-        """The negotiated protocol, e.g. ``'TLSv1.3'``."""
-        return self._ssl.version()
-
-    @property
-    def flags(self) -> TLSFlag:
-        """The :class:`TLSFlag` set (``bufferevent_ssl_get_flags``)."""
-        return self._flags
-
-    def set_flags(self, flags: TLSFlag | int) -> TLSFlag:
-        """Add ``flags``; returns the flags before."""
-        old = self._flags
-        self._flags |= TLSFlag(flags & (TLSFlag.DIRTY_SHUTDOWN | TLSFlag.BATCH_WRITE))
-        return old
-
-    def clear_flags(self, flags: TLSFlag | int) -> TLSFlag:
-        """Remove ``flags``; returns the flags before."""
-        old = self._flags
-        self._flags &= ~TLSFlag(flags & (TLSFlag.DIRTY_SHUTDOWN | TLSFlag.BATCH_WRITE))
-        return old
-
-    @property
-    def dirty_shutdown(self) -> bool:
-        """Whether a TCP close without close_notify counts as EOF."""
-        return bool(self._flags & TLSFlag.DIRTY_SHUTDOWN)
-
-    @dirty_shutdown.setter
-    def dirty_shutdown(self, allow: bool) -> None:
-        (self.set_flags if allow else self.clear_flags)(TLSFlag.DIRTY_SHUTDOWN)
-
     def connect(self, address: Address) -> None:
         """Connect TCP, then handshake; the event callback gets CONNECTED once, after both."""
-        if self._state == TLSState.ACCEPTING:
+        if self._tls.state == TLSState.ACCEPTING:
             raise TLSError("connect() on a server-side (ACCEPTING) TLSBufferEvent")
         super().connect(address)
 
@@ -211,19 +107,19 @@ class TLSBufferEvent(SocketBufferEvent):
         if self._buffered_input_waits():
             self._kick.schedule()
 
-    def _refresh_io(self) -> None:
+    def _refresh(self) -> None:
         self._apply_interest(restart=False)
 
     def _wants(self) -> tuple[bool, bool]:
-        if self._stopped:
+        tls = self._tls
+        if tls.stopped:
             return False, False
         if self._connecting:
             return False, True
         user_read = bool(self._enabled & READ) and not self._suspended_read
-        want_read = not self._raw_eof and (self._handshaking or self._write_wants_read or user_read)
-        may_encrypt = not (self._handshaking or self._write_wants_read)
+        want_read = not tls.raw_eof and (tls.handshaking or tls.write_wants_read or user_read)
         want_write = bool(self._raw_out) or (
-            may_encrypt and bool(self._enabled & WRITE) and len(self.output) > 0
+            tls.may_encrypt and bool(self._enabled & WRITE) and len(self.output) > 0
         )
         lim = self._ratelim  # a rate limit holds for the handshake and alerts too
         if lim is not None:
@@ -232,11 +128,12 @@ class TLSBufferEvent(SocketBufferEvent):
         return want_read, want_write
 
     def _buffered_input_waits(self) -> bool:
-        if self._closed or self._stopped or self._handshaking:
+        tls = self._tls
+        if self._closed or tls.stopped or tls.handshaking:
             return False
         if not self._enabled & READ or self._suspended_read:
             return False
-        return bool(self._ssl.pending() or self._incoming.pending or self._raw_eof)
+        return tls.has_buffered_input()
 
     # --- socket traffic ---------------------------------------------------------------
 
@@ -259,11 +156,10 @@ class TLSBufferEvent(SocketBufferEvent):
             self._end(READING, exc)
             return
         if n == 0:
-            self._raw_eof = True
-            self._incoming.write_eof()
+            self._tls.feed_eof()
         else:
             self._note_read(n)
-            self._incoming.write(memoryview(self._rawbuf)[:n])
+            self._tls.feed(memoryview(self._rawbuf)[:n])
         self._advance()
 
     def _raw_read_budget(self) -> int:
@@ -286,12 +182,16 @@ class TLSBufferEvent(SocketBufferEvent):
         if budget <= 0:
             self._pause(self._writer, "_writing")
             return
-        if not (self._handshaking or self._write_wants_read):
-            self._encrypt(budget)
+        if self._tls.may_encrypt and self._enabled & WRITE:
+            taken, error = self._tls.encrypt(self.output, budget)
+            if error is not None:
+                self._end(WRITING, error)
+                return
+            self._plain_sent = self._plain_sent or taken > 0
         self._send_raw(budget)
-        if self._closed or self._stopped:
+        if self._closed or self._tls.stopped:
             return
-        self._refresh_io()
+        self._refresh()
         if self._plain_sent and not self._raw_out:
             self._plain_sent = False
             self._call_write()
@@ -312,145 +212,23 @@ class TLSBufferEvent(SocketBufferEvent):
         assert self._sock is not None
         code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         self._connecting = False
+        self._refresh()  # on success, the ClientHello waits in raw_out
         if code:
-            self._refresh_io()
             self._call_event(ERROR, OSError(code, errno.errorcode.get(code, str(code))))
-            return
-        self._refresh_io()  # the ClientHello waits in raw_out
-        if self._state == TLSState.OPEN:
+        elif self._tls.state == TLSState.OPEN:
             self._call_event(CONNECTED)
-
-    def _fail_later(self, exc: ssl.SSLError) -> None:
-        def report(fd: int, what: int, arg: Any) -> None:
-            if not self._closed:
-                self._end(READING, exc)
-
-        self._base.once(-1, EV_TIMEOUT, report)
-
-    # --- the TLS engine -------------------------------------------------------------
-
-    def _handshake_begin(self) -> ssl.SSLError | None:
-        """First handshake step (a client's hello); run before the socket is watched."""
-        if not self._handshaking:
-            return None
-        try:
-            self._ssl.do_handshake()
-        except ssl.SSLWantReadError:
-            pass
-        except ssl.SSLError as exc:
-            return exc
-        self._collect_outgoing()
-        return None
-
-    def _advance(self) -> None:
-        """New ciphertext arrived: go on with the handshake, a blocked write, the input."""
-        if self._handshaking:
-            self._handshake_step()
-            if self._handshaking or self._closed or self._stopped:
-                return
-        if self._write_wants_read:
-            self._write_wants_read = False  # the writable path retries the write
-        self._deliver()
-        if not (self._closed or self._stopped):
-            self._refresh_io()
-
-    def _handshake_step(self) -> None:
-        try:
-            self._ssl.do_handshake()
-        except ssl.SSLWantReadError:
-            self._collect_outgoing()
-            self._refresh_io()
-            return
-        except ssl.SSLError as exc:
-            self._collect_outgoing()
-            self._end(READING, exc)
-            return
-        self._handshaking = False
-        self._collect_outgoing()
-        self._refresh_io()
-        self._call_event(CONNECTED)
-
-    def _deliver(self) -> None:
-        """Decrypt into the input up to the watermark; report the end after the data."""
-        got = 0
-        ending: tuple[int, BaseException | None] | None = None
-        while self._enabled & READ and not (self._closed or self._stopped):
-            room = self.read_high - len(self.input) if self.read_high else _RECORD
-            if room <= 0:
-                break
-            n = min(room, _RECORD)
-            try:
-                # with a buffer, read() returns a count (typeshed says bytes)
-                count: int = cast(int, self._ssl.read(n, self.input.reserve(n)))
-            except ssl.SSLWantReadError:
-                break
-            except ssl.SSLZeroReturnError:  # close_notify, seen after ours was sent
-                count = 0
-            except (ssl.SSLError, OSError) as exc:
-                ending = (READING, exc)
-                break
-            if count == 0:  # close_notify
-                ending = (READING, None)
-                break
-            self.input.commit(count)
-            got += count
-        self._collect_outgoing()  # tickets, key updates, alerts
-        if got:
-            self._check_read_suspension()
-            self._call_read()
-        if ending is not None and not self._closed:
-            self._end(*ending)
-
-    def _encrypt(self, budget: int) -> None:
-        """Turn plaintext from the output into ciphertext, about ``budget`` bytes of it."""
-        output, batch = self.output, self._flags & TLSFlag.BATCH_WRITE
-        while self._enabled & WRITE and output and len(self._raw_out) < budget:
-            n = min(budget - len(self._raw_out), len(output), _RECORD)
-            view = output.pullup(n)[:n] if batch else output.peek(n)[0][:n]
-            size = len(view)
-            try:
-                self._ssl.write(view)
-            except ssl.SSLWantReadError:  # handshake or renegotiation messages first
-                self._write_wants_read = True
-                self._collect_outgoing()
-                break
-            except ssl.SSLError as exc:
-                self._end(WRITING, exc)
-                return
-            finally:
-                view.release()
-            output.drain(size)
-            self._plain_sent = True
-            self._collect_outgoing()
-
-    def _collect_outgoing(self) -> None:
-        if self._outgoing.pending:
-            self._raw_out.add(self._outgoing.read())
 
     def _on_kick(self, arg: Any) -> None:
         if self._buffered_input_waits():
             self._deliver()
-            if not (self._closed or self._stopped):
-                self._refresh_io()
+            if not (self._closed or self._tls.stopped):
+                self._refresh()
 
     # --- the end ----------------------------------------------------------------------
 
-    def _end(self, when: int, exc: BaseException | None) -> None:
-        """Stop the traffic and report EOF (close_notify, or allowed dirty close) or ERROR."""
-        if isinstance(exc, ssl.SSLError):
-            self.tls_errors.append(exc)
-        dirty_ok = isinstance(exc, _DIRTY) and bool(self._flags & TLSFlag.DIRTY_SHUTDOWN)
-        if exc is None or dirty_ok:
-            self._enabled &= ~READ
-            what, error = when | EOF, None
-        else:
-            self._enabled &= ~(READ | WRITE)
-            what, error = when | ERROR, exc
-        self._stopped = True
+    def _after_end(self) -> None:
         self._send_quietly()  # an alert, if OpenSSL produced one
-        self._refresh_io()
-        self._kick.cancel()
-        self._call_event(what, error)
+        self._refresh()
 
     def _send_quietly(self) -> None:
         if self._raw_out and self._sock is not None:
@@ -463,12 +241,7 @@ class TLSBufferEvent(SocketBufferEvent):
         """Send close_notify if the session is up (without waiting), then close."""
         if self._closed:
             return
-        if not (self._handshaking or self._stopped) and self._sock is not None:
-            try:
-                self._ssl.unwrap()
-            except ssl.SSLError:
-                pass  # SSLWantReadError: ours is sent, the peer's not yet seen
-            self._collect_outgoing()
+        if self._sock is not None and self._tls.close_notify():
             self._send_quietly()
         self._kick.cancel()
         super().close()
