@@ -38,9 +38,9 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+from _common import build_c, headline, print_rows
+
 HERE = Path(__file__).resolve().parent
-C_SRC = HERE / "c" / "io_bench.c"
-C_EXE = HERE / ".build" / "io_bench"
 CHUNK = 64 * 1024
 WINDOW = 4 * CHUNK
 WATCHDOG_S = 60  # hard bound for one sample
@@ -255,21 +255,6 @@ def asyncio_peer(kind: str, transport: str, cfg: Cfg, streams: bool) -> Runner:
         loop.close()
 
 
-def build_c() -> tuple[Path | None, str]:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        return None, "gcc not found"
-    if not Path("/usr/include/event2/bufferevent.h").exists():
-        return None, "/usr/include/event2/bufferevent.h missing (apt install libevent-dev)"
-    if not C_EXE.exists() or C_EXE.stat().st_mtime < C_SRC.stat().st_mtime:
-        C_EXE.parent.mkdir(exist_ok=True)
-        cmd = [gcc, "-O2", "-Wall", "-o", str(C_EXE), str(C_SRC), "-levent_core"]
-        p = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
-        if p.returncode != 0:
-            return None, "gcc failed: " + (p.stderr.strip().splitlines() or ["?"])[-1]
-    return C_EXE, ""
-
-
 def c_peer(exe: Path, kind: str, transport: str, cfg: Cfg) -> Runner:
     secs = cfg.pp_cap_s if kind == "pingpong" else cfg.echo_s
     cmd = [str(exe), kind, "unix" if transport == "socketpair" else "tcp",
@@ -404,11 +389,7 @@ def print_table(title: str, rows: list[str], cols: list[str], res: dict[tuple[st
             vx, vy = res.get((row, x)), res.get((row, y))
             cells.append(f"{vx / vy:.2f}" if vx is not None and vy else "n/a")
         table.append(cells)
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    print(f"\n{title}")
-    for r in table:
-        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
-                        enumerate(zip(r, widths, strict=True))))
+    print_rows(title, table)
 
 
 @contextmanager
@@ -483,7 +464,8 @@ def main() -> int:
         import evweb.io  # noqa: F401
     except Exception as e:  # any import problem makes it n/a
         na["evweb"] = f"{type(e).__name__}: {e}"
-    exe, why = build_c() if "c" in peers else (None, "")
+    exe, why = build_c("io_bench", "event2/bufferevent.h", ("-levent_core",)) \
+        if "c" in peers else (None, "")
     if exe is None and why:
         na["C-libevent"] = why
     makers: dict[str, Callable[[str, str], Runner]] = {
@@ -529,11 +511,7 @@ def main() -> int:
         verdicts.append(x >= factor * y)
         print(f"bar  {row}: evweb {x:.1f} vs {other} {y:.1f} = {x / y:.2f} "
               f"(bar >= {factor})  {'PASS' if verdicts[-1] else 'FAIL'}")
-    if not verdicts:
-        print("HEADLINE: SKIP (no bar measured)")
-        return 0
-    print(f"HEADLINE: {'PASS' if all(verdicts) else 'FAIL'} ({sum(verdicts)}/{len(verdicts)} bars)")
-    return 0 if all(verdicts) else 1
+    return headline(verdicts)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import gc
 import os
-import resource
-import shutil
 import signal
 import socket
 import statistics
@@ -35,9 +33,9 @@ from pathlib import Path
 from selectors import DefaultSelector
 from time import perf_counter_ns
 
+from _common import build_c, print_rows, raise_nofile
+
 HERE = Path(__file__).resolve().parent
-C_SRC = HERE / "c" / "reactor_bench.c"
-C_EXE = HERE / ".build" / "reactor_bench"
 WARMUP = 2
 WATCHDOG_S = 120  # hard time bound for one peer on one row
 BAR = 0.8  # headline: evweb(epoll) <= BAR * asyncio at bench N=1000 A=100
@@ -288,25 +286,6 @@ def asyncio_peer(row: Row) -> Iterator[float]:
         loop.close()
 
 
-def build_c() -> tuple[Path | None, str]:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        return None, "gcc not found"
-    if not Path("/usr/include/event2/event.h").exists():
-        return None, "/usr/include/event2/event.h missing (apt install libevent-dev)"
-    if C_EXE.exists() and C_EXE.stat().st_mtime >= C_SRC.stat().st_mtime:
-        return C_EXE, ""
-    C_EXE.parent.mkdir(exist_ok=True)
-    err = ""
-    for lib in ("-levent_core", "-levent"):
-        cmd = [gcc, "-O2", "-Wall", "-o", str(C_EXE), str(C_SRC), lib]
-        p = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
-        if p.returncode == 0:
-            return C_EXE, ""
-        err = (p.stderr.strip().splitlines() or ["?"])[-1]
-    return None, f"gcc failed: {err}"
-
-
 def c_peer(exe: Path, method: str, row: Row) -> Iterator[float]:
     """One C process per sample (it warms up, then times one run)."""
     model, n, a, w = row
@@ -316,13 +295,6 @@ def c_peer(exe: Path, method: str, row: Row) -> Iterator[float]:
         if p.returncode != 0:
             raise RuntimeError(p.stderr.strip() or f"exit status {p.returncode}")
         yield float(p.stdout)
-
-
-def raise_nofile(need: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < need:
-        new = need if hard == resource.RLIM_INFINITY else min(need, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
 
 
 def main() -> int:
@@ -354,7 +326,7 @@ def main() -> int:
     if "bare" in only:
         peers["bare"] = bare_peer
     if "c" in only:
-        exe, why = build_c()
+        exe, why = build_c("reactor_bench", "event2/event.h")
         if exe is None:
             na["C"] = why
         else:
@@ -410,12 +382,9 @@ def main() -> int:
                 continue
             cells.append("n/a" if col in na else "err" if v is None else f"{v:.3f}")
         table.append([*cells, ratio(row, "asyncio"), ratio(row, ccol)])
-    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-    print(f"\nµs per callback (median of {runs} runs, peers alternating run by run), "
-          f"python {sys.version.split()[0]}, asyncio selector {DefaultSelector.__name__}")
-    for r in table:
-        print("  ".join(c.rjust(wd) if i else c.ljust(wd) for i, (c, wd) in
-                        enumerate(zip(r, widths, strict=True))))
+    print_rows(f"µs per callback (median of {runs} runs, peers alternating run by run), "
+               f"python {sys.version.split()[0]}, asyncio selector {DefaultSelector.__name__}",
+               table)
     for col, why in na.items():
         print(f"n/a  {col}: {why}")
     for msg, where in notes.items():
