@@ -35,8 +35,20 @@
     │                                         failure is not raised: it is the ssl.SSLError
     │                                         in TLSBufferEvent.error and .tls_errors
     └── ProtocolError                         a peer broke a wire protocol
-                                              (.status: HTTP status to answer;
-                                               .rcode: DNS rcode to answer)
+        │                                     (.status: HTTP status to answer;
+        │                                      .rcode: DNS rcode to answer)
+        └── HTTPProtocolError                 an HTTP message broke RFC 9110/9112 (.status, .value)
+            ├── BadRequestError               400: syntax, framing or smuggling ambiguity
+            ├── MethodNotAllowedError         405: a known method this server refuses (.allowed)
+            ├── RequestTimeoutError           408: the head or body came too slowly (also TimeoutError)
+            ├── ContentTooLargeError          413: the body is over the size limit
+            ├── URITooLongError               414: the request line is over its limit
+            ├── ExpectationFailedError        417: an Expect other than 100-continue
+            ├── HeaderFieldsTooLargeError     431: the header section is over its limits
+            ├── MethodNotImplementedError     501: an unknown method or transfer coding
+            ├── HTTPVersionNotSupportedError  505: a major version other than 1
+            └── InvalidResponseError          a server's response broke the protocol
+                                              (status 502, for a proxy to answer)
 
 Later layers (http, dns, rpc) add their subclasses here, under these roots.
 Errors the kernel reports (``bind`` finding the address in use, a reset
@@ -201,3 +213,86 @@ class ListenerStateError(ReactorError, RuntimeError):
 
 class TLSError(EvwebError):
     """A TLS BufferEvent cannot do what was asked in its role or state."""
+
+
+class HTTPProtocolError(ProtocolError):
+    """An HTTP message broke RFC 9110/9112; ``status`` is what a server answers.
+
+    ``value`` is the offending piece of the message (a header line, a chunk
+    size, a method), cut to 80 characters, when there is one.
+    """
+
+    status: int | None = 400
+
+    def __init__(self, message: str, value: str | bytes | None = None) -> None:
+        if value is not None:
+            text = value if isinstance(value, str) else value.decode("latin-1")
+            message = f"{message}: {text[:80]!r}"
+        super().__init__(message)
+        self.value = value
+
+
+class BadRequestError(HTTPProtocolError):
+    """400: malformed syntax, or framing a smuggler could exploit."""
+
+    status = 400
+
+
+class MethodNotAllowedError(HTTPProtocolError):
+    """405: the method is known but this server does not allow it; ``allowed`` lists what it does."""
+
+    status = 405
+
+    def __init__(
+        self, message: str, value: str | None = None, allowed: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message, value)
+        self.allowed = allowed
+
+
+class RequestTimeoutError(HTTPProtocolError, EvwebTimeoutError):
+    """408: the request head or body did not arrive within its timeout."""
+
+    status = 408
+
+
+class ContentTooLargeError(HTTPProtocolError):
+    """413: the declared or received body is larger than the limit."""
+
+    status = 413
+
+
+class URITooLongError(HTTPProtocolError):
+    """414: the request line is longer than the limit."""
+
+    status = 414
+
+
+class ExpectationFailedError(HTTPProtocolError):
+    """417: an ``Expect`` header other than ``100-continue``."""
+
+    status = 417
+
+
+class HeaderFieldsTooLargeError(HTTPProtocolError):
+    """431: the header section (or trailer section) is over its size or count limit."""
+
+    status = 431
+
+
+class MethodNotImplementedError(HTTPProtocolError):
+    """501: an unknown method, or a transfer coding the server cannot decode."""
+
+    status = 501
+
+
+class HTTPVersionNotSupportedError(HTTPProtocolError):
+    """505: an HTTP major version other than 1."""
+
+    status = 505
+
+
+class InvalidResponseError(HTTPProtocolError):
+    """A server's response broke the protocol (a proxy would answer 502)."""
+
+    status = 502

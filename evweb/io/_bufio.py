@@ -89,6 +89,20 @@ def _read_via_scratch(buf: Buffer, source: socket.socket, n: int) -> int:
     return got
 
 
+def recv_bytes(sock: socket.socket, n: int) -> bytes:
+    """Receive up to ``n`` bytes through the thread's scratch buffer (b"" at EOF).
+
+    ``sock.recv(n)`` would allocate ``n`` bytes and shrink them for every
+    read; for large ``n`` that costs more than the read.
+    """
+    scratch: bytearray | None = getattr(_scratch, "buffer", None)
+    if scratch is None or len(scratch) < n:
+        scratch = _scratch.buffer = bytearray(n)
+    with memoryview(scratch) as view:
+        got = sock.recv_into(view, n)
+        return bytes(view[:got])
+
+
 def write_to(buf: Buffer, target: int | HasFileno, howmuch: int) -> int:
     """Write up to ``howmuch`` bytes of ``buf`` (-1: all) and drain what went out."""
     buf._check_front("write_to")

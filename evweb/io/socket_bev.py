@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from evweb.errors import ConfigError
+from evweb.io._bufio import recv_bytes
 from evweb.io._callbacks import CallbackHandle
 from evweb.io.bevflags import CONNECTED, EOF, ERROR, READING, TIMEOUT, WRITING, BevOption
 from evweb.io.bufferevent import BufferEvent
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from evweb.io.ratelim import RateLimiter
 
 Address = tuple[Any, ...] | str
+DataSink = Callable[["SocketBufferEvent", bytes], object]
+"""``sink(bev, data)``: bytes just read, handed over without passing through the input."""
 Socket = socket.socket  # the class; inside SocketBufferEvent ``socket`` is a property
 _AF_UNSPEC = socket.AF_UNSPEC
 
@@ -61,6 +65,7 @@ class SocketBufferEvent(BufferEvent):
         self._ratelim: RateLimiter | None = None  # see evweb.io.ratelim
         self._write_done: DeferredCallback | None = None
         self._input_watch: CallbackHandle | None = None
+        self._sink: DataSink | None = None
         self.output.add_callback(self._on_output_changed)
         if sock is not None:
             self.setfd(sock)
@@ -182,6 +187,59 @@ class SocketBufferEvent(BufferEvent):
             ev.delete()
             setattr(self, flag, False)
 
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue ``data``; with nothing queued before it, try to send it at once.
+
+        When the output is empty and nobody else watches it, the bytes go
+        straight to the socket without passing through the Buffer, and only
+        what the socket did not take is queued: one ``send`` per message, as
+        asyncio's ``transport.write`` does. Errors are left for the WRITE
+        event to report from the loop, as for any queued data.
+        """
+        out = self.output
+        if (
+            out._len
+            or len(out._callbacks) != 1
+            or not self._can_send_now()
+            or len(data) > self.max_single_write
+        ):
+            out.add(data)
+            return
+        assert self._sock is not None
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            out.add(data)
+            return
+        if sent < len(data):
+            out.add(memoryview(data)[sent:] if sent else data)
+        elif self._write_cb is not None:
+            self._schedule_write_done()
+
+    def _can_send_now(self) -> bool:
+        return (
+            self._inline_writes
+            and not self._connecting
+            and self._ratelim is None
+            and not self._closed
+            and bool(self._enabled & WRITE)
+            and self._sock is not None
+            and not self.output._frozen_back
+        )
+
+    def set_data_sink(self, sink: DataSink | None) -> None:
+        """Hand bytes read to ``sink(bev, data)`` instead of the input (asyncio's ``data_received``).
+
+        The read callback is not called for them. While the input holds
+        bytes (added before the sink was set), reads go to the input as
+        usual. Not allowed with ``DEFER_CALLBACKS``; None restores the input.
+        """
+        if sink is not None and self._deferred is not None:
+            raise ConfigError("a data sink cannot be used with DEFER_CALLBACKS")
+        self._sink = sink
+
     def _on_output_changed(self, buffer: Any, info: Any) -> None:
         if info.n_added and not self._writing and self._enabled & WRITE and not self._closed:
             if self._inline_writes and not self._connecting:
@@ -206,9 +264,12 @@ class SocketBufferEvent(BufferEvent):
             return
         self._note_written(n)
         if len(self.output) <= self.write_low and self._write_cb is not None:
-            if self._write_done is None:
-                self._write_done = self._base.deferred(self._after_inline_write)
-            self._write_done.schedule()
+            self._schedule_write_done()
+
+    def _schedule_write_done(self) -> None:
+        if self._write_done is None:
+            self._write_done = self._base.deferred(self._after_inline_write)
+        self._write_done.schedule()
 
     def _after_inline_write(self, arg: Any) -> None:
         if not self._closed:
@@ -243,6 +304,9 @@ class SocketBufferEvent(BufferEvent):
             self._pause(self._reader, "_reading")
             return
         assert self._sock is not None
+        if self._sink is not None and not self.input._len:
+            self._read_to_sink(self._sink, howmuch)
+            return
         try:
             n = self.input.read_from(self._sock, howmuch)
         except (BlockingIOError, InterruptedError):
@@ -258,6 +322,23 @@ class SocketBufferEvent(BufferEvent):
         self._note_read(n)
         self._check_read_suspension()
         self._call_read()
+
+    def _read_to_sink(self, sink: DataSink, howmuch: int) -> None:
+        assert self._sock is not None
+        try:
+            data = recv_bytes(self._sock, min(howmuch, self.input.max_read))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.disable(READ)
+            self._call_event(READING | ERROR, exc)
+            return
+        if not data:
+            self.disable(READ)
+            self._call_event(READING | EOF)
+            return
+        self._note_read(len(data))
+        sink(self, data)
 
     def _on_writable(self, fd: int, what: int, arg: Any) -> None:
         if what & EV_TIMEOUT:

@@ -1,0 +1,83 @@
+"""HTTP/1.1: a sans-IO core (readers, writer, headers), a server and a web-framework layer.
+
+The sans-IO core parses and serialises messages from bytes alone::
+
+    >>> from evweb.http import RequestReader, NEED_DATA
+    >>> reader = RequestReader()
+    >>> reader.feed(b"GET /hi HTTP/1.1\\r\\nHost: example.com\\r\\n\\r\\n")
+    >>> head = reader.next_event()
+    >>> head.method, head.target, head.headers["host"]
+    ('GET', '/hi', 'example.com')
+    >>> reader.next_event()
+    <EndOfMessage trailers=0>
+    >>> reader.next_event() is NEED_DATA
+    True
+
+Errors are :class:`~evweb.errors.HTTPProtocolError` subclasses carrying the
+status to answer; see :mod:`evweb.errors`.
+"""
+
+from __future__ import annotations
+
+from evweb.http.config import ServerConfig
+from evweb.http.events import (
+    CLOSED,
+    KNOWN_METHODS,
+    NEED_DATA,
+    PAUSED,
+    Data,
+    EndOfMessage,
+    Event,
+    RequestHead,
+    ResponseHead,
+    Sentinel,
+)
+from evweb.http.headers import Headers, check_field
+from evweb.http.multidict import MultiDict
+from evweb.http.reader import RequestReader, ResponseReader
+from evweb.http.request import ReplyStateError, Request
+from evweb.http.server import BoundSocket, HTTPServer, Route
+from evweb.http.writer import (
+    BodyMode,
+    Framing,
+    chunk,
+    frame_response,
+    http_date,
+    last_chunk,
+    reason_phrase,
+    request_head,
+    response_head,
+)
+
+__all__ = [
+    "CLOSED",
+    "KNOWN_METHODS",
+    "NEED_DATA",
+    "PAUSED",
+    "BodyMode",
+    "Data",
+    "EndOfMessage",
+    "Event",
+    "Framing",
+    "Headers",
+    "HTTPServer",
+    "BoundSocket",
+    "MultiDict",
+    "ReplyStateError",
+    "Request",
+    "Route",
+    "ServerConfig",
+    "RequestHead",
+    "RequestReader",
+    "ResponseHead",
+    "ResponseReader",
+    "Sentinel",
+    "check_field",
+    "chunk",
+    "frame_response",
+    "http_date",
+    "last_chunk",
+    "reason_phrase",
+    "request_head",
+    "response_head",
+]

@@ -1,0 +1,189 @@
+"""Headers: an ordered, case-insensitive multi-map of HTTP header fields.
+
+Order and duplicates are kept exactly as received (``Set-Cookie`` may come
+several times and a proxy must pass them on in order); lookups ignore case.
+A request has a handful of fields, so a list scanned with pre-lowered names
+beats a dict that would have to be built for every message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+
+from evweb.errors import BadRequestError
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]]
+"""What :class:`Headers` accepts to start from: a mapping or (name, value) pairs."""
+
+
+def check_field(name: str, value: str) -> None:
+    """Raise :class:`~evweb.errors.BadRequestError` unless ``name: value`` is a legal field.
+
+    The name must be an RFC 9110 token; the value may not hold CR, LF, NUL or
+    other control characters except HTAB (header injection).
+    """
+    if not _TOKEN.fullmatch(name):
+        raise BadRequestError("invalid header name", name)
+    if not _FIELD_VALUE.fullmatch(value):
+        raise BadRequestError("invalid header value (control character)", value)
+
+
+class Headers:
+    """Header fields in order, looked up case-insensitively.
+
+    >>> h = Headers([("Set-Cookie", "a=1"), ("set-cookie", "b=2")])
+    >>> h["SET-COOKIE"], h.get_all("Set-Cookie")
+    ('a=1', ['a=1', 'b=2'])
+    """
+
+    __slots__ = ("_keys", "_names", "_values")
+
+    def __init__(self, fields: HeaderInput | None = None) -> None:
+        self._names: list[str] = []
+        self._keys: list[str] = []
+        self._values: list[str] = []
+        if fields is not None:
+            pairs = fields.items() if isinstance(fields, Mapping) else fields
+            for name, value in pairs:
+                self.add(name, value)
+
+    @classmethod
+    def _trusted(cls, names: list[str], keys: list[str], values: list[str]) -> Headers:
+        """Build from already validated parallel lists (the parser's fast path)."""
+        headers = cls.__new__(cls)
+        headers._names, headers._keys, headers._values = names, keys, values
+        return headers
+
+    # -- reading ---------------------------------------------------------
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of ``name``, or ``default``."""
+        key = name.lower()
+        keys = self._keys
+        for i in range(len(keys)):
+            if keys[i] == key:
+                return self._values[i]
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of ``name`` in order (empty when absent)."""
+        key = name.lower()
+        return [v for k, v in zip(self._keys, self._values) if k == key]
+
+    def get_list(self, name: str) -> list[str]:
+        """Every comma-separated element of every ``name`` field, stripped, empties dropped."""
+        out: list[str] = []
+        for value in self.get_all(name):
+            out.extend(part.strip() for part in value.split(",") if part.strip())
+        return out
+
+    def has_token(self, name: str, token: str) -> bool:
+        """Whether a comma-list field (``Connection``, ``TE``...) holds ``token``, case-insensitively."""
+        token = token.lower()
+        return any(part.lower() == token for part in self.get_list(name))
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._keys
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def items(self) -> list[tuple[str, str]]:
+        """(name, value) pairs in order, names as they were given."""
+        return list(zip(self._names, self._values))
+
+    def keys(self) -> list[str]:
+        """Field names in order, duplicates included."""
+        return list(self._names)
+
+    def values(self) -> list[str]:
+        """Field values in order."""
+        return list(self._values)
+
+    # -- writing ---------------------------------------------------------
+    def add(self, name: str, value: str) -> None:
+        """Append a field, keeping any with the same name (``evhttp_add_header``)."""
+        value = str(value)
+        check_field(name, value)
+        self._names.append(name)
+        self._keys.append(name.lower())
+        self._values.append(value.strip(" \t"))
+
+    def __setitem__(self, name: str, value: str) -> None:
+        """Replace every field called ``name`` with one."""
+        self.discard(name)
+        self.add(name, value)
+
+    def setdefault(self, name: str, value: str) -> str:
+        """The first value of ``name``, adding ``name: value`` first when absent."""
+        current = self.get(name)
+        if current is None:
+            self.add(name, value)
+            return value
+        return current
+
+    def remove(self, name: str) -> None:
+        """Remove the first field called ``name`` (``evhttp_remove_header``); KeyError if none."""
+        try:
+            i = self._keys.index(name.lower())
+        except ValueError:
+            raise KeyError(name) from None
+        del self._names[i], self._keys[i], self._values[i]
+
+    def discard(self, name: str) -> None:
+        """Remove every field called ``name``; nothing happens when there is none."""
+        key = name.lower()
+        if key not in self._keys:
+            return
+        kept = [i for i, k in enumerate(self._keys) if k != key]
+        self._names = [self._names[i] for i in kept]
+        self._keys = [self._keys[i] for i in kept]
+        self._values = [self._values[i] for i in kept]
+
+    def __delitem__(self, name: str) -> None:
+        if name.lower() not in self._keys:
+            raise KeyError(name)
+        self.discard(name)
+
+    def clear(self) -> None:
+        """Remove every field (``evhttp_clear_headers``)."""
+        self._names.clear()
+        self._keys.clear()
+        self._values.clear()
+
+    def extend(self, fields: HeaderInput) -> None:
+        """Append every field of a mapping or of (name, value) pairs."""
+        pairs = fields.items() if isinstance(fields, Mapping) else fields
+        for name, value in pairs:
+            self.add(name, value)
+
+    def copy(self) -> Headers:
+        """An independent copy."""
+        return Headers._trusted(list(self._names), list(self._keys), list(self._values))
+
+    # -- output ----------------------------------------------------------
+    def encode(self) -> bytes:
+        """The fields as wire lines (``Name: value\\r\\n`` each), latin-1."""
+        return "".join(f"{n}: {v}\r\n" for n, v in zip(self._names, self._values)).encode("latin-1")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Headers):
+            return self._keys == other._keys and self._values == other._values
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Headers({self.items()!r})"
