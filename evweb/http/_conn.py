@@ -29,7 +29,7 @@ from evweb.http.events import CLOSED, NEED_DATA, Data, EndOfMessage, RequestHead
 from evweb.http.reader import RequestReader
 from evweb.http.request import Request
 from evweb.io import BufferEvent, SocketBufferEvent
-from evweb.io.bevflags import EOF, ERROR, TIMEOUT, WRITING
+from evweb.io.bevflags import CONNECTED, EOF, ERROR, TIMEOUT, WRITING
 from evweb.reactor import READ
 
 if TYPE_CHECKING:
@@ -269,6 +269,8 @@ class ServerConnection(_replies.ReplyWriter):
 
     # -- events and errors -------------------------------------------------------------
     def _on_event(self, bev: BufferEvent, what: int, arg: Any) -> None:
+        if what == CONNECTED:
+            return  # a TLS handshake finished: requests follow
         if what & TIMEOUT:
             self._on_timeout(what)
         elif what & EOF and not what & WRITING:

@@ -45,7 +45,7 @@ from evweb.io import (
     TLSState,
 )
 from evweb.io.socket_bev import Address
-from evweb.reactor import EventBase
+from evweb.reactor import READ, Event, EventBase
 
 log = logging.getLogger("evweb.http.server")
 
@@ -108,6 +108,7 @@ class HTTPServer:
         self._aliases: set[str] = set()
         self._tls_bevs: dict[int, bool] = {}
         self._shutdown: _Shutdown | None = None
+        self._refusing: dict[socket.socket, Event] = {}
         self._not_found = self.make_route(self._reply_not_found)
         self._allow_header = tuple(sorted(self.config.allowed_methods))
 
@@ -154,7 +155,7 @@ class HTTPServer:
     def _accept(self, sock: socket.socket, peer: Any, ssl_context: ssl.SSLContext | None) -> None:
         limit = self.config.max_connections
         if self._shutdown is not None or (limit is not None and len(self.connections) >= limit):
-            _refuse_busy(sock)
+            self._refuse_busy(sock)
             return
         if sock.family != socket.AF_UNIX:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -169,6 +170,35 @@ class HTTPServer:
         self.connections.add(conn)
         if self.on_connection is not None and self.on_connection(conn) is False:
             conn.close()
+
+    def _refuse_busy(self, sock: socket.socket) -> None:
+        """Answer 503 to a connection over the limit, then close it once its request is read.
+
+        Closing at once, with the client's request still unread, would send a
+        reset that can destroy the 503 before the client reads it. So the
+        server stops writing and waits (at most ``linger_time``) for the
+        request to arrive, drains it and closes.
+        """
+        try:
+            sock.setblocking(False)
+            sock.send(_BUSY)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            sock.close()
+            return
+
+        def drain_and_close(fd: Any, what: int, arg: Any) -> None:
+            self._refusing.pop(sock, None)
+            try:
+                while sock.recv(65536):
+                    pass
+            except OSError:
+                pass
+            sock.close()
+
+        event = self.base.event(sock, READ, drain_and_close)
+        self._refusing[sock] = event
+        event.add(self.config.linger_time)
 
     def tls_for(self, bev: BufferEvent) -> bool:
         """Whether ``bev`` speaks TLS."""
@@ -308,6 +338,10 @@ class HTTPServer:
             self.del_accept_socket(bound)
         for conn in list(self.connections):
             conn.close()
+        for sock, event in list(self._refusing.items()):
+            event.delete()
+            sock.close()
+        self._refusing.clear()
         if self._shutdown is not None:
             self._shutdown.done()
 
@@ -345,14 +379,3 @@ _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
     b"Connection: close\r\n\r\nServer is too busy.\n"
 )
-
-
-def _refuse_busy(sock: socket.socket) -> None:
-    """Answer 503 on a connection over the limit (best effort, never blocks) and close it."""
-    try:
-        sock.setblocking(False)
-        sock.send(_BUSY)
-    except OSError:
-        pass
-    finally:
-        sock.close()

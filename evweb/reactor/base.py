@@ -155,7 +155,10 @@ class EventBase(Dispatcher, IntrospectionMixin):
         event = Event(self, fd, what, fire)
         self._once.add(event)
         if not what & IO_BITS and (timeout is None or timeout == 0.0):
-            self._activate_public(event, TIMEOUT, 1)
+            if self._threadsafe and self._is_foreign():
+                self._post(lambda: self._activate_public(event, TIMEOUT, 1), wait=False)
+            else:
+                self._activate_public(event, TIMEOUT, 1)
         else:
             event.add(timeout)
 

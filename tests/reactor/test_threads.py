@@ -593,3 +593,26 @@ def test_add_racing_with_loop_start_is_not_lost() -> None:
         finally:
             runner.stop()
             adder.join(WAIT)
+
+
+def test_once_from_another_thread_wakes_the_loop(method: str) -> None:
+    """A zero-timeout once() from a foreign thread runs on the loop thread, at once."""
+    base = EventBase(EventConfig(method=method, threadsafe=True))
+    ran_on: list[int] = []
+    done = threading.Event()
+    loop_thread = threading.Thread(target=lambda: base.loop(NO_EXIT_ON_EMPTY))
+    loop_thread.start()
+    try:
+        time.sleep(0.05)
+
+        def record(fd: int, what: int, arg: object) -> None:
+            ran_on.append(threading.get_ident())
+            done.set()
+
+        base.once(-1, TIMEOUT, record, None, 0)
+        assert done.wait(5), "once() from another thread did not wake the loop"
+        assert ran_on == [loop_thread.ident]
+    finally:
+        base.loopbreak()
+        loop_thread.join(5)
+        base.close()
