@@ -43,6 +43,33 @@ _IDLE, _HEAD, _BODY, _HANDLER = 0, 1, 2, 3  # what the read timeout is currently
 class ServerConnection(_replies.ReplyWriter):
     """One client connection of an :class:`~evweb.http.server.HTTPServer`."""
 
+    __slots__ = (
+        "_awaiting",
+        "_body_done",
+        "_body_limit",
+        "_body_parts",
+        "_body_size",
+        "_continued",
+        "_flush_cbs",
+        "_head_deadline",
+        "_in_process",
+        "_linger_until",
+        "_mode",
+        "_route",
+        "_timeout_for",
+        "bev",
+        "closed",
+        "closing",
+        "current",
+        "keep_alive",
+        "lingering",
+        "peer",
+        "reader",
+        "requests",
+        "server",
+        "tls",
+    )
+
     def __init__(self, server: HTTPServer, bev: BufferEvent, peer: Any, tls: bool) -> None:
         cfg = server.config
         self.server = server

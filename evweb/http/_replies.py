@@ -59,6 +59,8 @@ def timed_out(head: bool) -> RequestTimeoutError:
 class ReplyWriter:
     """The writing half of a server connection (mixed into ServerConnection)."""
 
+    __slots__ = ()
+
     server: HTTPServer
     bev: BufferEvent
     closed: bool

@@ -35,6 +35,7 @@ MAX_READ_DEFAULT = 4096
 """How many bytes ``Buffer.read_from`` reads at most, as libevent 2.2."""
 _INT_MAX = 2**31 - 1
 _B = TypeVar("_B", bound="BufferCore")
+_NO_SEGS = cast("deque[Segment]", ())  # shared and immutable: a missed upgrade fails loudly
 
 
 class BufferCore:
@@ -58,7 +59,7 @@ class BufferCore:
     )
 
     def __init__(self) -> None:
-        self._segs: deque[Segment] = deque()
+        self._segs: deque[Segment] = _NO_SEGS  # a deque costs ~760 B: made on first add
         self._len = 0
         self._spare: Segment | None = None
         self._frozen_front = self._frozen_back = False
@@ -72,6 +73,13 @@ class BufferCore:
 
     def __len__(self) -> int:
         return self._len
+
+    def _writable_segs(self) -> deque[Segment]:
+        """The segment deque, created on first use (most buffers of idle connections stay empty)."""
+        segs = self._segs
+        if segs is _NO_SEGS:
+            segs = self._segs = deque()
+        return segs
 
     def __bytes__(self) -> bytes:
         return self._copy(0, self._len)
@@ -142,14 +150,14 @@ class BufferCore:
     def _append_copy(self, mv: memoryview) -> None:
         n = len(mv)
         if n >= CHUNK:
-            self._segs.append(Segment.copy_of(bytes(mv)))
+            self._writable_segs().append(Segment.copy_of(bytes(mv)))
         else:
             seg = self._room(n)
             end = seg.end
             seg.mem[end : end + n] = mv  # type: ignore[index]
             seg.end = end + n
             if seg is self._spare:
-                self._segs.append(seg)
+                self._writable_segs().append(seg)
                 self._spare = None
         self._len += n
 
@@ -167,7 +175,7 @@ class BufferCore:
 
     def _take_all(self) -> tuple[int, deque[Segment]]:
         n, taken = self._len, self._segs
-        self._segs = deque()
+        self._segs = _NO_SEGS
         self._len = 0
         return n, taken
 
@@ -262,7 +270,7 @@ class BufferCore:
         The Python form of evbuffer_free: frozen ends are ignored and the
         callbacks are unregistered.
         """
-        segs, self._segs = self._segs, deque()
+        segs, self._segs = self._segs, _NO_SEGS
         self._len = 0
         self._spare = None
         self._reserved = None

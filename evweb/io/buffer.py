@@ -62,7 +62,7 @@ class Buffer(BufferCore):
             return
         raw: Finder | None = data if isinstance(data, bytes | bytearray) else None
         owner = CleanupOwner(cleanup) if cleanup is not None else None
-        self._segs.append(Segment(mv, raw, n, owner=owner))
+        self._writable_segs().append(Segment(mv, raw, n, owner=owner))
         self._len += n
         self._changed(n, 0)
 
@@ -74,7 +74,7 @@ class Buffer(BufferCore):
         other._check_front("add_buffer (source)")
         n, taken = other._take_all()
         if n:
-            self._segs.extend(taken)
+            self._writable_segs().extend(taken)
             self._len += n
             other._changed(0, n)
             self._changed(n, 0)
@@ -94,7 +94,7 @@ class Buffer(BufferCore):
                 raise BufferReferenceError(f"add_buffer_reference: the source holds {kind}")
         n = other._len
         if n:
-            self._segs.extend(seg.multicast() for seg in other._segs)
+            self._writable_segs().extend(seg.multicast() for seg in other._segs)
             self._len += n
             self._changed(n, 0)
 
@@ -104,7 +104,7 @@ class Buffer(BufferCore):
         mv = as_bytes(data)
         n = len(mv)
         if n:
-            self._segs.appendleft(Segment.copy_of(bytes(mv)))
+            self._writable_segs().appendleft(Segment.copy_of(bytes(mv)))
             self._len += n
             self._changed(n, 0)
 
@@ -116,7 +116,7 @@ class Buffer(BufferCore):
         other._check_front("prepend_buffer (source)")
         n, taken = other._take_all()
         if n:
-            self._segs.extendleft(reversed(taken))
+            self._writable_segs().extendleft(reversed(taken))
             self._len += n
             other._changed(0, n)
             self._changed(n, 0)
@@ -157,7 +157,7 @@ class Buffer(BufferCore):
         piece.off = offset
         piece.file = seg
         seg.retain()
-        self._segs.append(piece)
+        self._writable_segs().append(piece)
         self._len += length
         self._changed(length, 0)
 
@@ -222,7 +222,7 @@ class Buffer(BufferCore):
         while left and segs[0].end - segs[0].off <= left:
             seg = segs.popleft()
             left -= seg.end - seg.off
-            dst._segs.append(seg)
+            dst._writable_segs().append(seg)
         self._len -= n - left
         dst._len += n - left
         if left:
@@ -345,7 +345,7 @@ class Buffer(BufferCore):
             return
         seg.end = end + written
         if seg is self._spare:
-            self._segs.append(seg)
+            self._writable_segs().append(seg)
             self._spare = None
         self._len += written
         self._changed(written, 0)

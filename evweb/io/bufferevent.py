@@ -40,6 +40,36 @@ _WRITE_CB = 2
 class BufferEvent:
     """Shared machinery of every BufferEvent; not used directly."""
 
+    # Slots keep an idle connection small (a server holds thousands); the
+    # __dict__ slot lets subclasses and users add attributes as before.
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_arg",
+        "_base",
+        "_closed",
+        "_deferred",
+        "_enabled",
+        "_event_cb",
+        "_max_single_read",
+        "_pending_cbs",
+        "_pending_what",
+        "_read_cb",
+        "_suspended_read",
+        "_write_cb",
+        "error",
+        "input",
+        "max_single_write",
+        "options",
+        "output",
+        "read_high",
+        "read_low",
+        "read_timeout",
+        "write_high",
+        "write_low",
+        "write_timeout",
+    )
+
     def __init__(self, base: EventBase, options: BevOption | int = BevOption.NONE) -> None:
         self._base = base
         self.options = BevOption(options)

@@ -47,6 +47,20 @@ class SocketBufferEvent(BufferEvent):
     ``_inline_writes``); the write callback runs from the loop either way.
     """
 
+    __slots__ = (
+        "_connecting",
+        "_input_watch",
+        "_owns_wrapper",
+        "_ratelim",
+        "_reader",
+        "_reading",
+        "_sink",
+        "_sock",
+        "_write_done",
+        "_writer",
+        "_writing",
+    )
+
     _inline_writes = True
 
     def __init__(
