@@ -122,7 +122,7 @@ class ServerConnection(_replies.ReplyWriter):
 
     def _pump(self) -> None:
         reader = self.reader
-        while not self.closed and not self._waiting():
+        while not self.closed and (self.current is None or not self._waiting()):
             try:
                 event = reader.next_event()
             except HTTPProtocolError as exc:
@@ -161,9 +161,8 @@ class ServerConnection(_replies.ReplyWriter):
         self._body_done = False  # until its EndOfMessage
         if self._timeout_for == _HEAD:
             self._set_read_timeout(_IDLE)
-        refusal = server.check_method(head.method)
-        if refusal is not None:
-            self._reject(refusal)
+        if head.method not in server.config.allowed_methods:
+            self._reject(server.method_error(head.method))
             return
         route = server.resolve(req)
         self._route = route
@@ -275,23 +274,25 @@ class ServerConnection(_replies.ReplyWriter):
     # -- after a reply ---------------------------------------------------------------
     def reply_finished(self, req: Request) -> None:
         """The reply to ``req`` was handed to the kernel in full."""
-        self.server.log_access(req, self.peer)
+        if self.server.config.access_log:
+            self.server.log_access(req, self.peer)
         cbs = req._complete_cbs
         if cbs:
             for cb in cbs:
                 cb(req)
         if self.current is req:
             self.current = None
-        if not self._body_done or self.reader.in_body:
+        if not self._body_done or self.reader._body is not None:
             self.keep_alive = False  # a body nobody read: its end cannot be found cheaply
         if not self.keep_alive or self.closing:
             self.close_after_reply()
             return
         if self._timeout_for != _IDLE:
             self._set_read_timeout(_IDLE)
-        if not self.bev.enabled & READ:
-            self.bev.enable(READ)
-        if self.reader.buffered:
+        bev = self.bev
+        if not bev._enabled & READ:
+            bev.enable(READ)
+        if self.reader._buf:
             self._process()
 
     # -- events and errors -------------------------------------------------------------

@@ -114,7 +114,18 @@ class ReplyWriter:
         """Frame and write a reply whose body is known."""
         if self.closed:
             return
-        framing = self._frame(req, status, reason, len(data))
+        headers = req._response_headers
+        framing = frame_response(
+            status,
+            reason,
+            _NO_HEADERS if headers is None else headers,
+            method=req.method,
+            version=req.version,
+            keep_alive=req.head.keep_alive and not self.closing,
+            body_length=len(data),
+            default_content_type=self.server.config.default_content_type,
+        )
+        self.keep_alive = framing.keep_alive
         write = self.bev.write
         if framing.mode is BodyMode.NONE or not data:
             write(framing.head)

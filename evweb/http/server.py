@@ -287,6 +287,10 @@ class HTTPServer:
         """The 405/501 error for a method this server does not serve, else None."""
         if method in self.config.allowed_methods:
             return None
+        return self.method_error(method)
+
+    def method_error(self, method: str) -> HTTPProtocolError:
+        """The error for a method outside ``allowed_methods``: 405 if known, else 501."""
         if method in KNOWN_METHODS:
             return MethodNotAllowedError("method not allowed", method, self._allow_header)
         return MethodNotImplementedError("method not implemented", method)
