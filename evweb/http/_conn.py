@@ -44,25 +44,17 @@ class ServerConnection(_replies.ReplyWriter):
     """One client connection of an :class:`~evweb.http.server.HTTPServer`."""
 
     __slots__ = (
-        "_awaiting",
         "_body_done",
         "_body_limit",
         "_body_parts",
         "_body_size",
-        "_continued",
-        "_flush_cbs",
         "_head_deadline",
         "_in_process",
-        "_linger_until",
-        "_mode",
         "_route",
         "_timeout_for",
         "bev",
         "closed",
         "closing",
-        "current",
-        "keep_alive",
-        "lingering",
         "peer",
         "reader",
         "requests",
@@ -168,6 +160,8 @@ class ServerConnection(_replies.ReplyWriter):
         self._route = route
         req.streaming = route.stream
         limit = route.max_body_size
+        if limit == -1:
+            limit = server.config.max_body_size
         self._body_limit = limit
         self._body_size = 0
         if limit is not None and head.content_length is not None and head.content_length > limit:

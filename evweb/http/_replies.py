@@ -59,7 +59,16 @@ def timed_out(head: bool) -> RequestTimeoutError:
 class ReplyWriter:
     """The writing half of a server connection (mixed into ServerConnection)."""
 
-    __slots__ = ()
+    __slots__ = (
+        "_awaiting",
+        "_continued",
+        "_flush_cbs",
+        "_linger_until",
+        "_mode",
+        "current",
+        "keep_alive",
+        "lingering",
+    )
 
     server: HTTPServer
     bev: BufferEvent
@@ -254,6 +263,8 @@ class ReplyWriter:
     # -- draining ---------------------------------------------------------------------
     def _finish(self, req: Request) -> None:
         if not self.bev.output:
+            if self._flush_cbs:  # the chunks they wait for have left too
+                self._on_drained(self.bev, None)
             self.reply_finished(req)
             return
         self._awaiting = req

@@ -33,6 +33,7 @@ from evweb.io._file_segment import HasFileno
 
 if TYPE_CHECKING:
     from evweb.http._conn import ServerConnection
+    from evweb.http.server import HTTPServer
 
 BodyData = Callable[["Request", bytes], object]
 BodyEnd = Callable[["Request"], object]
@@ -72,6 +73,7 @@ class Request:
         "method",
         "params",
         "root_path",
+        "route",
         "status",
         "streaming",
         "target",
@@ -95,6 +97,8 @@ class Request:
         """The prefix a mount point consumed (``path`` still holds the whole path)."""
         self.params: Mapping[str, Any] = _NO_PARAMS
         """Path parameters filled in by a router (a shared empty dict until then)."""
+        self.route: Any = None
+        """What a router matched (an App's :class:`~evweb.http.routing.PathRoute` or Mount)."""
         self.body_callbacks: tuple[BodyData, BodyEnd, BodyError | None] | None = None
         self._state = NEW
         self._path: str | None = None
@@ -158,6 +162,16 @@ class Request:
     def remote_address(self) -> Any:
         """The peer's socket address (``(host, port)`` for TCP, a path or '' for Unix sockets)."""
         return self._conn.peer
+
+    @property
+    def connection(self) -> ServerConnection:
+        """The connection the request came on (``evhttp_request_get_connection``)."""
+        return self._conn
+
+    @property
+    def server(self) -> HTTPServer:
+        """The server that accepted the request."""
+        return self._conn.server
 
     @property
     def keep_alive(self) -> bool:

@@ -63,8 +63,8 @@ class Route(NamedTuple):
     handler: Handler
     stream: bool = False
     """Call the handler at the head and stream the body through ``Request.read_body``."""
-    max_body_size: int | None = None
-    """The body limit for this route (None: no limit); see :meth:`HTTPServer.make_route`."""
+    max_body_size: int | None = -1
+    """The body limit for this route: None for no limit, -1 for the server's ``max_body_size``."""
 
 
 class BoundSocket(NamedTuple):
@@ -110,7 +110,6 @@ class HTTPServer:
         self._shutdown: _Shutdown | None = None
         self._refusing: dict[socket.socket, Event] = {}
         self._not_found = self.make_route(self._reply_not_found)
-        self._allow_header = tuple(sorted(self.config.allowed_methods))
 
     # -- sockets ----------------------------------------------------------------------
     def bind(
@@ -292,7 +291,8 @@ class HTTPServer:
     def method_error(self, method: str) -> HTTPProtocolError:
         """The error for a method outside ``allowed_methods``: 405 if known, else 501."""
         if method in KNOWN_METHODS:
-            return MethodNotAllowedError("method not allowed", method, self._allow_header)
+            allowed = tuple(sorted(self.config.allowed_methods))
+            return MethodNotAllowedError("method not allowed", method, allowed)
         return MethodNotImplementedError("method not implemented", method)
 
     def _reply_not_found(self, req: Request) -> None:
@@ -314,7 +314,7 @@ class HTTPServer:
             except Exception:
                 log.exception("error page hook failed for %d", status)
                 body = None
-            if body:
+            if body is not None:  # an empty page is a valid choice (evhttp's errorcb)
                 return body.encode() if isinstance(body, str) else bytes(body)
         return _default_error_page(status, phrase, explanation)
 
