@@ -34,13 +34,16 @@
     │                                         on the server side); a peer's or a certificate's
     │                                         failure is not raised: it is the ssl.SSLError
     │                                         in TLSBufferEvent.error and .tls_errors
+    ├── HTTPException                         a web-app handler answers a status (.status,
+    │                                         .detail, .headers); not a bug: no traceback
     └── ProtocolError                         a peer broke a wire protocol
         │                                     (.status: HTTP status to answer;
         │                                      .rcode: DNS rcode to answer)
         └── HTTPProtocolError                 an HTTP message broke RFC 9110/9112 (.status, .value)
             ├── BadRequestError               400: syntax, framing or smuggling ambiguity
             ├── MethodNotAllowedError         405: a known method this server refuses (.allowed)
-            ├── RequestTimeoutError           408: the head or body came too slowly (also TimeoutError)
+            ├── RequestTimeoutError           408: the head or body came too slowly
+            │                                 (also TimeoutError)
             ├── ContentTooLargeError          413: the body is over the size limit
             ├── URITooLongError               414: the request line is over its limit
             ├── ExpectationFailedError        417: an Expect other than 100-continue
@@ -219,15 +222,19 @@ class HTTPProtocolError(ProtocolError):
     """An HTTP message broke RFC 9110/9112; ``status`` is what a server answers.
 
     ``value`` is the offending piece of the message (a header line, a chunk
-    size, a method), cut to 80 characters, when there is one.
+    size, a method), when there is one; the message quotes it cut to 80
+    characters (with ``...`` after the quote when cut).
     """
 
     status: int | None = 400
 
-    def __init__(self, message: str, value: str | bytes | None = None) -> None:
+    def __init__(self, message: str, value: str | bytes | bytearray | None = None) -> None:
         if value is not None:
+            if not isinstance(value, str):
+                value = bytes(value)
             text = value if isinstance(value, str) else value.decode("latin-1")
-            message = f"{message}: {text[:80]!r}"
+            more = "..." if len(text) > 80 else ""
+            message = f"{message}: {text[:80]!r}{more}"
         super().__init__(message)
         self.value = value
 
@@ -239,7 +246,7 @@ class BadRequestError(HTTPProtocolError):
 
 
 class MethodNotAllowedError(HTTPProtocolError):
-    """405: the method is known but this server does not allow it; ``allowed`` lists what it does."""
+    """405: a method this server knows but refuses; ``allowed`` lists the ones it accepts."""
 
     status = 405
 
@@ -296,3 +303,25 @@ class InvalidResponseError(HTTPProtocolError):
     """A server's response broke the protocol (a proxy would answer 502)."""
 
     status = 502
+
+
+class HTTPException(EvwebError):  # noqa: N818 - the name web frameworks use
+    """Raised by an :class:`~evweb.http.app.App` handler to answer ``status`` at once.
+
+    ``detail`` is the body (the reason phrase when None) and ``headers``
+    extra fields, e.g. ``Allow`` for 405 or ``WWW-Authenticate`` for 401.
+    The App turns it into a response through its exception handlers.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: str | None = None,
+        headers: dict[str, str] | list[tuple[str, str]] | None = None,
+    ) -> None:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 999:
+            raise ConfigError(f"HTTPException status must be an int in 100..999, got {status!r}")
+        super().__init__(f"{status}: {detail}" if detail is not None else str(status))
+        self.status = status
+        self.detail = detail
+        self.headers = headers

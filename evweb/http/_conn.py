@@ -276,6 +276,8 @@ class ServerConnection(_replies.ReplyWriter):
                 cb(req)
         if self.current is req:
             self.current = None
+        if not self._body_done and not req.head.has_body:
+            self._take_empty_end()
         if not self._body_done or self.reader._body is not None:
             self.keep_alive = False  # a body nobody read: its end cannot be found cheaply
         if not self.keep_alive or self.closing:
@@ -288,6 +290,15 @@ class ServerConnection(_replies.ReplyWriter):
             bev.enable(READ)
         if self.reader._buf:
             self._process()
+
+    def _take_empty_end(self) -> None:
+        """A streaming handler answered a bodiless request at its head: consume its end now."""
+        try:
+            event = self.reader.next_event()
+        except HTTPProtocolError:
+            return
+        if type(event) is EndOfMessage:
+            self._body_done = True
 
     # -- events and errors -------------------------------------------------------------
     def _on_event(self, bev: BufferEvent, what: int, arg: Any) -> None:

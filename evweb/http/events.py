@@ -22,7 +22,7 @@ class Sentinel(enum.Enum):
     NEED_DATA = "NEED_DATA"
     """Feed more bytes (or EOF) before asking again."""
     PAUSED = "PAUSED"
-    """The bytes after this message are not HTTP (CONNECT, Upgrade); take them with ``trailing_data``."""
+    """The bytes after this message are not HTTP (CONNECT, Upgrade): see ``trailing_data``."""
     CLOSED = "CLOSED"
     """The peer closed the connection between messages; no more events will come."""
 
@@ -32,7 +32,10 @@ PAUSED: Final = Sentinel.PAUSED
 CLOSED: Final = Sentinel.CLOSED
 
 KNOWN_METHODS: Final = frozenset(
-    ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH", "PROPFIND", "PROPPATCH", "MKCOL", "LOCK", "UNLOCK", "COPY", "MOVE"]
+    [
+        *("GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"),
+        *("PROPFIND", "PROPPATCH", "MKCOL", "LOCK", "UNLOCK", "COPY", "MOVE"),
+    ]
 )
 """The methods libevent's evhttp knows (``enum evhttp_cmd_type``); others are extension methods."""
 
@@ -66,7 +69,6 @@ class RequestHead:
         target: str,
         version: tuple[int, int],
         headers: Headers,
-        *,
         content_length: int | None = None,
         chunked: bool = False,
         keep_alive: bool = True,
@@ -93,8 +95,12 @@ class RequestHead:
 class ResponseHead:
     """A status line and its header fields, with the framing the reader derived.
 
-    ``content_length`` is None for chunked, close-delimited or body-less
-    responses; ``chunked`` and ``until_close`` tell which.
+    An interim (1xx) response is a head alone: no Data or EndOfMessage
+    follows it, the next event is another head. For a final response
+    ``content_length`` is the number of body bytes that follow (0 for HEAD,
+    204, 304 and 2xx to CONNECT, whatever the fields say), or None when the
+    body is chunked (``chunked``) or ends when the connection does
+    (``until_close``).
     """
 
     __slots__ = (
@@ -114,7 +120,6 @@ class ResponseHead:
         reason: str,
         version: tuple[int, int],
         headers: Headers,
-        *,
         content_length: int | None = None,
         chunked: bool = False,
         until_close: bool = False,
@@ -155,13 +160,22 @@ class Data:
 class EndOfMessage:
     """The body is complete; ``trailers`` holds a chunked body's trailer fields."""
 
-    __slots__ = ("trailers",)
+    __slots__ = ("_trailers",)
 
     def __init__(self, trailers: Headers | None = None) -> None:
-        self.trailers = trailers if trailers is not None else Headers()
+        self._trailers = trailers
+
+    @property
+    def trailers(self) -> Headers:
+        """The trailer fields (empty unless a chunked body carried some)."""
+        trailers = self._trailers
+        if trailers is None:
+            trailers = self._trailers = Headers()
+        return trailers
 
     def __repr__(self) -> str:
-        return f"<EndOfMessage trailers={len(self.trailers)}>"
+        count = 0 if self._trailers is None else len(self._trailers)
+        return f"<EndOfMessage trailers={count}>"
 
 
 Event = RequestHead | ResponseHead | Data | EndOfMessage

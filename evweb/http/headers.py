@@ -2,8 +2,12 @@
 
 Order and duplicates are kept exactly as received (``Set-Cookie`` may come
 several times and a proxy must pass them on in order); lookups ignore case.
-A request has a handful of fields, so a list scanned with pre-lowered names
-beats a dict that would have to be built for every message.
+A request has a handful of fields, so three parallel lists (names as given,
+lowered names, values) searched by the list methods in C beat a dict that
+would have to be built for every message. The parser fills them directly
+(:meth:`Headers._trusted`); everything else goes through :meth:`Headers.add`,
+which refuses what could inject a line into a message (CR, LF, NUL and the
+other controls, a name that is not a token).
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]]
 def check_field(name: str, value: str) -> None:
     """Raise :class:`~evweb.errors.BadRequestError` unless ``name: value`` is a legal field.
 
-    The name must be an RFC 9110 token; the value may not hold CR, LF, NUL or
-    other control characters except HTAB (header injection).
+    The name must be an RFC 9110 token; the value may hold only HTAB, visible
+    ASCII, SP and obs-text (0x80-0xFF): no CR, LF, NUL or other control
+    character (header injection), nothing that latin-1 cannot carry.
     """
-    if not _TOKEN.fullmatch(name):
+    if _TOKEN.fullmatch(name) is None:
         raise BadRequestError("invalid header name", name)
-    if not _FIELD_VALUE.fullmatch(value):
-        raise BadRequestError("invalid header value (control character)", value)
+    if _FIELD_VALUE.fullmatch(value) is None:
+        raise BadRequestError("invalid header value (control or non-latin-1 character)", value)
 
 
 class Headers:
@@ -47,15 +52,15 @@ class Headers:
         self._keys: list[str] = []
         self._values: list[str] = []
         if fields is not None:
-            pairs = fields.items() if isinstance(fields, Mapping) else fields
-            for name, value in pairs:
-                self.add(name, value)
+            self.extend(fields)
 
     @classmethod
     def _trusted(cls, names: list[str], keys: list[str], values: list[str]) -> Headers:
         """Build from already validated parallel lists (the parser's fast path)."""
         headers = cls.__new__(cls)
-        headers._names, headers._keys, headers._values = names, keys, values
+        headers._names = names
+        headers._keys = keys
+        headers._values = values
         return headers
 
     # -- reading ---------------------------------------------------------
@@ -63,25 +68,30 @@ class Headers:
         """The first value of ``name``, or ``default``."""
         key = name.lower()
         keys = self._keys
-        for i in range(len(keys)):
-            if keys[i] == key:
-                return self._values[i]
+        if key in keys:
+            return self._values[keys.index(key)]
         return default
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order (empty when absent)."""
         key = name.lower()
-        return [v for k, v in zip(self._keys, self._values) if k == key]
+        keys = self._keys
+        if key not in keys:
+            return []
+        return [v for k, v in zip(keys, self._values, strict=True) if k == key]
 
     def get_list(self, name: str) -> list[str]:
         """Every comma-separated element of every ``name`` field, stripped, empties dropped."""
         out: list[str] = []
         for value in self.get_all(name):
-            out.extend(part.strip() for part in value.split(",") if part.strip())
+            for part in value.split(","):
+                part = part.strip(" \t")
+                if part:
+                    out.append(part)
         return out
 
     def has_token(self, name: str, token: str) -> bool:
-        """Whether a comma-list field (``Connection``, ``TE``...) holds ``token``, case-insensitively."""
+        """Whether a comma-list field (``Connection``, ``TE``...) holds ``token`` (any case)."""
         token = token.lower()
         return any(part.lower() == token for part in self.get_list(name))
 
@@ -102,7 +112,7 @@ class Headers:
 
     def items(self) -> list[tuple[str, str]]:
         """(name, value) pairs in order, names as they were given."""
-        return list(zip(self._names, self._values))
+        return list(zip(self._names, self._values, strict=True))
 
     def keys(self) -> list[str]:
         """Field names in order, duplicates included."""
@@ -114,7 +124,12 @@ class Headers:
 
     # -- writing ---------------------------------------------------------
     def add(self, name: str, value: str) -> None:
-        """Append a field, keeping any with the same name (``evhttp_add_header``)."""
+        """Append a field, keeping any with the same name (``evhttp_add_header``).
+
+        The value is converted with ``str`` and its surrounding spaces and tabs
+        are dropped; an illegal name or value raises
+        :class:`~evweb.errors.BadRequestError` (see :func:`check_field`).
+        """
         value = str(value)
         check_field(name, value)
         self._names.append(name)
@@ -122,7 +137,7 @@ class Headers:
         self._values.append(value.strip(" \t"))
 
     def __setitem__(self, name: str, value: str) -> None:
-        """Replace every field called ``name`` with one."""
+        """Replace every field called ``name`` with one (at the end)."""
         self.discard(name)
         self.add(name, value)
 
@@ -131,7 +146,7 @@ class Headers:
         current = self.get(name)
         if current is None:
             self.add(name, value)
-            return value
+            return self._values[-1]
         return current
 
     def remove(self, name: str) -> None:
@@ -145,11 +160,12 @@ class Headers:
     def discard(self, name: str) -> None:
         """Remove every field called ``name``; nothing happens when there is none."""
         key = name.lower()
-        if key not in self._keys:
+        keys = self._keys
+        if key not in keys:
             return
-        kept = [i for i, k in enumerate(self._keys) if k != key]
+        kept = [i for i, k in enumerate(keys) if k != key]
         self._names = [self._names[i] for i in kept]
-        self._keys = [self._keys[i] for i in kept]
+        self._keys = [keys[i] for i in kept]
         self._values = [self._values[i] for i in kept]
 
     def __delitem__(self, name: str) -> None:
@@ -175,10 +191,17 @@ class Headers:
 
     # -- output ----------------------------------------------------------
     def encode(self) -> bytes:
-        """The fields as wire lines (``Name: value\\r\\n`` each), latin-1."""
-        return "".join(f"{n}: {v}\r\n" for n, v in zip(self._names, self._values)).encode("latin-1")
+        r"""The fields as wire lines (``Name: value\r\n`` each), latin-1; empty when none."""
+        names = self._names
+        if not names:
+            return b""
+        if len(names) == 1:
+            return f"{names[0]}: {self._values[0]}\r\n".encode("latin-1")
+        lines = "\r\n".join(map(": ".join, zip(names, self._values, strict=True)))
+        return (lines + "\r\n").encode("latin-1")
 
     def __eq__(self, other: object) -> bool:
+        """Same fields in the same order; names compare case-insensitively."""
         if isinstance(other, Headers):
             return self._keys == other._keys and self._values == other._values
         return NotImplemented

@@ -380,3 +380,15 @@ def test_graceful_shutdown_finishes_in_flight_request(method: str) -> None:
         while not finished and time.monotonic() < deadline:
             time.sleep(0.01)
     assert finished == [True]
+
+
+def test_streaming_route_answering_a_bodiless_request_keeps_the_connection(method: str) -> None:
+    def setup(server: HTTPServer) -> None:
+        server.set_cb("/s", lambda req: req.send_reply(200, None, b"early"), stream=True)
+
+    with live_server(setup, method=method) as srv, socket.create_connection(("127.0.0.1", srv.port)) as s:
+        s.settimeout(5)
+        for _ in range(3):
+            s.sendall(b"GET /s HTTP/1.1\r\nHost: a\r\n\r\n")
+            head, body = read_response(s)
+            assert body == b"early" and b"Connection: close" not in head
