@@ -21,7 +21,8 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 def _timestamp(now: float) -> str:
     t = time.gmtime(now)
-    return f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
+    day = f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}"
+    return f"{day}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
 
 
 def _quoted(value: str | None) -> str:
@@ -37,7 +38,8 @@ def format_line(req: Request, peer: Any, now: float | None = None) -> str:
     request_line = _quoted(f"{req.method} {req.target} {version}")
     sent = req.bytes_sent if req.bytes_sent else "-"
     return (
-        f"{host} - - [{_timestamp(time.time() if now is None else now)}] {request_line} {req.status} {sent} "
+        f"{host} - - [{_timestamp(time.time() if now is None else now)}] "
+        f"{request_line} {req.status} {sent} "
         f"{_quoted(req.headers.get('referer'))} {_quoted(req.headers.get('user-agent'))}"
     )
 

@@ -256,7 +256,7 @@ class ServerConnection(_replies.ReplyWriter):
             self.bev.base.deferred(lambda _arg: self._process()).schedule()
 
     def handler_failed(self, req: Request, exc: BaseException) -> None:
-        """Log a handler's exception; answer 500 if nothing was sent yet, else drop the connection."""
+        """Log a handler's exception; answer 500 if nothing was sent yet, else drop the link."""
         log.error("handler for %s %s raised", req.method, req.target, exc_info=exc)
         if not req.replied and not self.closed:
             req._state = 2

@@ -141,7 +141,7 @@ class Request:
 
     @property
     def query(self) -> MultiDict:
-        """The query string parsed (``+`` and percent-escapes decoded; last value wins on ``[]``)."""
+        """The query string parsed (``+`` and percent-escapes decoded; ``[]`` gives the last)."""
         if self._query is None:
             self._query = MultiDict.from_query(self.query_string)
         return self._query

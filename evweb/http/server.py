@@ -54,7 +54,7 @@ Handler = Callable[[Request], object]
 Router = Callable[[Request], "Route | None"]
 """Maps a request to its Route, or None to fall through to the generic callback."""
 ErrorPage = Callable[[Request, int, str, str | None], bytes | str | None]
-"""``page(request, status, reason, explanation)``: the body of an error page, None for the default."""
+"""``page(request, status, reason, explanation)``: an error page's body, None for the default."""
 
 
 class Route(NamedTuple):
@@ -83,7 +83,8 @@ class BoundSocket(NamedTuple):
 def _default_error_page(status: int, reason: str, explanation: str | None) -> bytes:
     title = f"{status} {html.escape(reason)}"
     text = html.escape(explanation) if explanation else ""
-    return f"<html><head><title>{title}</title></head><body><h1>{title}</h1>{text}</body></html>".encode()
+    page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1>{text}</body></html>"
+    return page.encode()
 
 
 class HTTPServer:
@@ -99,7 +100,7 @@ class HTTPServer:
         self.router: Router | None = None
         """Consulted after the exact-path callbacks (the web-framework layer sets it)."""
         self.on_request: Callable[[Request], bool | None] | None = None
-        """``hook(request)`` once a head is parsed; returning False drops the connection unanswered."""
+        """``hook(request)`` once a head is parsed; False drops the connection unanswered."""
         self.on_connection: Callable[[ServerConnection], bool | None] | None = None
         """``hook(connection)`` for each accepted connection; returning False closes it."""
         self.error_page_hook: ErrorPage | None = None
@@ -132,7 +133,7 @@ class HTTPServer:
     def accept_socket(
         self, sock: socket.socket, *, ssl_context: ssl.SSLContext | None = None
     ) -> BoundSocket:
-        """Serve an already listening socket (``evhttp_accept_socket``); the server owns it after."""
+        """Serve an already listening socket (``evhttp_accept_socket``); the server owns it."""
         listener = Listener(self.base, None, sock=sock, flags=ListenerFlag.CLOSE_ON_FREE)
         return self._adopt(listener, ssl_context)
 
@@ -325,7 +326,7 @@ class HTTPServer:
 
     # -- shutdown ----------------------------------------------------------------------
     def shutdown(self, timeout: float = 10.0, on_done: Callable[[], object] | None = None) -> None:
-        """Stop accepting, finish requests in flight, close idle connections; force after ``timeout``."""
+        """Stop accepting, finish requests in flight, close idle ones; force after ``timeout``."""
         if self._shutdown is not None:
             return
         for bound in list(self.sockets):

@@ -23,8 +23,14 @@ Setup = Callable[[HTTPServer], object]
 class LiveServer:
     """An HTTPServer looping in a thread; ``port``, ``url`` and ``server`` are set once started."""
 
-    def __init__(self, setup: Setup, *, method: str | None = None, config: ServerConfig | None = None,
-                 ssl_context: Any = None) -> None:
+    def __init__(
+        self,
+        setup: Setup,
+        *,
+        method: str | None = None,
+        config: ServerConfig | None = None,
+        ssl_context: Any = None,
+    ) -> None:
         self.setup = setup
         self.method = method
         self.config = config

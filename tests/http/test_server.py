@@ -97,6 +97,7 @@ def test_chunked_request_and_streamed_chunked_reply(method: str) -> None:
         server.set_cb("/stream", stream)
 
     with live_server(setup, method=method) as srv:
+
         def gen() -> Any:
             yield b"hello "
             yield b"chunked "
@@ -113,9 +114,14 @@ def test_chunked_request_and_streamed_chunked_reply(method: str) -> None:
 
 
 def test_expect_100_continue(method: str) -> None:
-    with live_server(basic, method=method) as srv, socket.create_connection(("127.0.0.1", srv.port)) as s:
+    with (
+        live_server(basic, method=method) as srv,
+        socket.create_connection(("127.0.0.1", srv.port)) as s,
+    ):
         s.settimeout(5)
-        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        s.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
         assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         s.sendall(b"hello")
         head, body = read_response(s)
@@ -126,14 +132,18 @@ def test_expect_continue_over_limit_gets_413_without_100(method: str) -> None:
     config = ServerConfig(max_body_size=10)
     with live_server(basic, method=method, config=config) as srv:
         data = raw_exchange(
-            srv.port, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\nExpect: 100-continue\r\n\r\n"
+            srv.port,
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\nExpect: 100-continue\r\n\r\n",
         )
     assert data.startswith(b"HTTP/1.1 413 ")
     assert b"100 Continue" not in data
 
 
 def test_head_has_length_but_no_body(method: str) -> None:
-    with live_server(basic, method=method) as srv, socket.create_connection(("127.0.0.1", srv.port)) as s:
+    with (
+        live_server(basic, method=method) as srv,
+        socket.create_connection(("127.0.0.1", srv.port)) as s,
+    ):
         s.settimeout(5)
         s.sendall(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
         time.sleep(0.2)
@@ -153,8 +163,15 @@ def test_head_has_length_but_no_body(method: str) -> None:
         (b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 400),
-        (b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-        (b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+        (
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
+        (
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            400,
+        ),
         (b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
         (b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
         (b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
@@ -164,7 +181,9 @@ def test_head_has_length_but_no_body(method: str) -> None:
         (b"\x00\x01\x02garbage\r\n\r\n", 400),
     ],
 )
-def test_malformed_requests_get_their_status_and_close(method: str, request_bytes: bytes, status: int) -> None:
+def test_malformed_requests_get_their_status_and_close(
+    method: str, request_bytes: bytes, status: int
+) -> None:
     with live_server(basic, method=method) as srv:
         data = raw_exchange(srv.port, request_bytes)
         assert data.startswith(b"HTTP/1.1 %d " % status), data[:200]
@@ -183,12 +202,16 @@ def test_body_over_limit_is_413_and_chunked_too(method: str) -> None:
         chunk = b"%x\r\n%s\r\n" % (600, b"y" * 600)
         data = raw_exchange(
             srv.port,
-            b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 3 + b"0\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunk * 3
+            + b"0\r\n\r\n",
         )
         assert data.startswith(b"HTTP/1.1 413 ")
 
 
-def test_handler_exception_is_500_and_server_goes_on(method: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_handler_exception_is_500_and_server_goes_on(
+    method: str, caplog: pytest.LogCaptureFixture
+) -> None:
     def boom(req: Request) -> None:
         raise RuntimeError("secret detail")
 
@@ -211,7 +234,9 @@ def test_slow_headers_and_slow_body_are_cut(method: str) -> None:
             s.settimeout(5)
             start = time.monotonic()
             s.sendall(b"GET / HTTP/1.1\r\n")
-            for _ in range(10):  # drip a header byte every 0.1 s: never idle long, but too slow overall
+            for _ in range(
+                10
+            ):  # drip a header byte every 0.1 s: never idle long, but too slow overall
                 time.sleep(0.1)
                 try:
                     s.sendall(b"X")
@@ -220,13 +245,18 @@ def test_slow_headers_and_slow_body_are_cut(method: str) -> None:
             data = s.recv(65536)
             assert data.startswith(b"HTTP/1.1 408 "), data
             assert time.monotonic() - start < 2
-        data = raw_exchange(srv.port, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        data = raw_exchange(
+            srv.port, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc"
+        )
         assert data.startswith(b"HTTP/1.1 408 ")
 
 
 def test_idle_keep_alive_connection_is_closed(method: str) -> None:
     config = ServerConfig(keep_alive_timeout=0.2)
-    with live_server(basic, method=method, config=config) as srv, socket.create_connection(("127.0.0.1", srv.port)) as s:
+    with (
+        live_server(basic, method=method, config=config) as srv,
+        socket.create_connection(("127.0.0.1", srv.port)) as s,
+    ):
         s.settimeout(5)
         s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         read_response(s)
@@ -292,7 +322,9 @@ def test_virtual_hosts_and_aliases(method: str) -> None:
         assert requests.get(srv.url + "/", headers={"Host": "www.EXAMPLE.com:80"}).text == "vhost"
         assert requests.get(srv.url + "/", headers={"Host": "alias.test"}).text == "vhost"
         assert requests.get(srv.url + "/", headers={"Host": "other.test"}).text == "Hello, World!"
-        data = raw_exchange(srv.port, b"GET http://a.example.com/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = raw_exchange(
+            srv.port, b"GET http://a.example.com/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         assert data.endswith(b"vhost")
 
 
@@ -324,28 +356,49 @@ def test_http10_keep_alive_and_close(method: str) -> None:
         with socket.create_connection(("127.0.0.1", srv.port)) as s:
             s.settimeout(5)
             s.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-            head, body = read_response(s)
+            head, _ = read_response(s)
             assert b"Connection: keep-alive" in head
             s.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
             assert read_response(s)[1] == b"Hello, World!"
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed (Debian package curl)")
+@pytest.mark.skipif(
+    shutil.which("curl") is None, reason="curl is not installed (Debian package curl)"
+)
 def test_curl_get_post_and_head(method: str) -> None:
     with live_server(basic, method=method) as srv:
         out = subprocess.run(
-            ["curl", "-s", "-i", srv.url + "/", srv.url + "/"], capture_output=True, timeout=10, check=True
+            ["curl", "-s", "-i", srv.url + "/", srv.url + "/"],
+            capture_output=True,
+            timeout=10,
+            check=True,
         ).stdout
         assert out.count(b"HTTP/1.1 200 OK") == 2
         out = subprocess.run(
-            ["curl", "-s", "--data-binary", "posted", srv.url + "/echo"], capture_output=True, timeout=10, check=True
+            ["curl", "-s", "--data-binary", "posted", srv.url + "/echo"],
+            capture_output=True,
+            timeout=10,
+            check=True,
         ).stdout
         assert out == b"posted"
-        out = subprocess.run(["curl", "-s", "-I", srv.url + "/"], capture_output=True, timeout=10, check=True).stdout
+        out = subprocess.run(
+            ["curl", "-s", "-I", srv.url + "/"], capture_output=True, timeout=10, check=True
+        ).stdout
         assert b"Content-Length: 13" in out
         out = subprocess.run(
-            ["curl", "-s", "-H", "Transfer-Encoding: chunked", "--data-binary", "@-", srv.url + "/echo"],
-            input=b"streamed via curl", capture_output=True, timeout=10, check=True,
+            [
+                "curl",
+                "-s",
+                "-H",
+                "Transfer-Encoding: chunked",
+                "--data-binary",
+                "@-",
+                srv.url + "/echo",
+            ],
+            input=b"streamed via curl",
+            capture_output=True,
+            timeout=10,
+            check=True,
         ).stdout
         assert out == b"streamed via curl"
 
@@ -386,7 +439,10 @@ def test_streaming_route_answering_a_bodiless_request_keeps_the_connection(metho
     def setup(server: HTTPServer) -> None:
         server.set_cb("/s", lambda req: req.send_reply(200, None, b"early"), stream=True)
 
-    with live_server(setup, method=method) as srv, socket.create_connection(("127.0.0.1", srv.port)) as s:
+    with (
+        live_server(setup, method=method) as srv,
+        socket.create_connection(("127.0.0.1", srv.port)) as s,
+    ):
         s.settimeout(5)
         for _ in range(3):
             s.sendall(b"GET /s HTTP/1.1\r\nHost: a\r\n\r\n")

@@ -1,4 +1,4 @@
-"""Bad input in bulk: hostile clients do not leak connections or fds, and others keep being served."""
+"""Bad input in bulk: hostile clients leak no connections or fds; others keep being served."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.http.live import live_server
 
 _ATTACKS = [
     b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef",
-    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc",  # then close mid-body
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc",  # cut mid-body
     b"GET / HTTP/1.1\r\nHost: a\r\n",  # head never ends
     b"\r\n\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a\r\nX:" + b"y" * 40_000,

@@ -54,7 +54,10 @@ def setup(server: HTTPServer) -> None:
 
 @pytest.mark.parametrize("method", supported_methods())
 def test_https_with_requests(method: str, server_ctx: ssl.SSLContext, ca_file: str) -> None:
-    with live_server(setup, method=method, ssl_context=server_ctx) as srv, requests.Session() as http:
+    with (
+        live_server(setup, method=method, ssl_context=server_ctx) as srv,
+        requests.Session() as http,
+    ):
         for _ in range(3):
             r = http.get(srv.url + "/", verify=ca_file)
             assert r.text == "tls=True body=0"
@@ -64,7 +67,9 @@ def test_https_with_requests(method: str, server_ctx: ssl.SSLContext, ca_file: s
         assert len(r.content) == 1_000_000
 
 
-def test_https_rejects_plain_http_and_keeps_serving(server_ctx: ssl.SSLContext, ca_file: str) -> None:
+def test_https_rejects_plain_http_and_keeps_serving(
+    server_ctx: ssl.SSLContext, ca_file: str
+) -> None:
     with live_server(setup, ssl_context=server_ctx) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
             s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -73,12 +78,16 @@ def test_https_rejects_plain_http_and_keeps_serving(server_ctx: ssl.SSLContext, 
         assert requests.get(srv.url + "/", verify=ca_file).status_code == 200
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed (Debian package curl)")
+@pytest.mark.skipif(
+    shutil.which("curl") is None, reason="curl is not installed (Debian package curl)"
+)
 def test_https_with_curl(server_ctx: ssl.SSLContext, ca_file: str) -> None:
     with live_server(setup, ssl_context=server_ctx) as srv:
         out = subprocess.run(
             ["curl", "-s", "--cacert", ca_file, srv.url + "/", srv.url + "/"],
-            capture_output=True, timeout=10, check=True,
+            capture_output=True,
+            timeout=10,
+            check=True,
         ).stdout
         assert out == b"tls=True body=0" * 2
 
