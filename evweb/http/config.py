@@ -34,7 +34,7 @@ class ServerConfig:
     max_fields: int = 100
     """Most header fields; more is 431."""
     max_body_size: int | None = 1 << 20
-    """Largest request body a handler receives whole; larger is 413 (streaming routes set theirs)."""
+    """Largest body a handler receives whole; larger is 413 (streaming routes set theirs)."""
     max_connections: int | None = 10_000
     """Connections served at once; the next ones get 503 and are closed."""
     head_timeout: float | None = 10.0
