@@ -10,6 +10,7 @@ for readiness, anything else is the peer's or the OS's.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import stat
@@ -119,6 +120,8 @@ def write_to(buf: Buffer, target: int | HasFileno, howmuch: int) -> int:
         if sock:
             count = min(n, first.end - first.off)
             sent = os.sendfile(_fileno(target), fseg.fd, fseg.offset + first.off, count)
+            if not sent:  # the file ended early (it shrank): the rest can never be sent
+                raise OSError(errno.EIO, f"fd {fseg.fd} ended before the file segment did")
             buf._drain(sent)
             return sent
     views: list[memoryview] = []

@@ -35,6 +35,10 @@ Socket = socket.socket  # the class; inside SocketBufferEvent ``socket`` is a pr
 _AF_UNSPEC = socket.AF_UNSPEC
 
 
+SENDFILE_MAX_WRITE = 16 << 20
+"""Bytes one ``os.sendfile`` may be asked to send (the send buffer takes at most a few MiB)."""
+
+
 class SocketBufferEvent(BufferEvent):
     """A BufferEvent reading from and writing to a socket.
 
@@ -269,7 +273,7 @@ class SocketBufferEvent(BufferEvent):
         waits for the WRITE event, and errors are left for it to report
         from the loop. The write callback runs from the loop either way.
         """
-        howmuch = self._write_budget()
+        howmuch = self._send_budget()
         if howmuch <= 0 or self._sock is None:
             return
         try:
@@ -361,7 +365,7 @@ class SocketBufferEvent(BufferEvent):
         if self._connecting:
             self._finish_connect()
             return
-        howmuch = self._write_budget()
+        howmuch = self._send_budget()
         if howmuch <= 0:
             self._pause(self._writer, "_writing")
             return
@@ -416,6 +420,23 @@ class SocketBufferEvent(BufferEvent):
             howmuch = min(howmuch, self._ratelim.budget(0))
         return howmuch
 
+    def _send_budget(self) -> int:
+        """Bytes the next plain socket write may send (TLS sizes its writes with _write_budget).
+
+        A file segment at the front goes out with ``os.sendfile``: its bytes
+        never pass through Python, so ``max_single_write`` (a bound on what
+        one callback copies) does not apply; the socket's free send buffer
+        bounds the call, as in asyncio's ``sendfile``. Rate limits still do.
+        """
+        segs = self.output._segs
+        if segs:
+            file = segs[0].file
+            if file is not None and file.can_sendfile:
+                if self._ratelim is not None:
+                    return min(SENDFILE_MAX_WRITE, self._ratelim.budget(1))
+                return SENDFILE_MAX_WRITE
+        return self._write_budget()
+
     def _write_budget(self) -> int:
         """Bytes one write may send: the single-write cap, less what rate limits allow."""
         if self._ratelim is not None:
@@ -455,6 +476,7 @@ class SocketBufferEvent(BufferEvent):
             self._write_done.cancel()
         self._drop_events()
         self._release_socket(close=bool(self.options & BevOption.CLOSE_ON_FREE))
+        self.output.free()  # what was never sent: file segments close their fds now, not never
 
     def _release_socket(self, close: bool) -> None:
         sock, self._sock = self._sock, None
