@@ -26,7 +26,7 @@ from evweb.http.events import RequestHead
 from evweb.http.headers import Headers
 from evweb.http.request import DONE, Flushed, Request
 from evweb.http.writer import CONTINUE_RESPONSE, BodyMode, Framing, frame_response, last_chunk
-from evweb.io import BufferEvent
+from evweb.io import DISABLE_MMAP, BufferEvent
 from evweb.io._file_segment import HasFileno
 from evweb.reactor import READ
 
@@ -75,6 +75,7 @@ class ReplyWriter:
     closed: bool
     closing: bool
     current: Request | None
+    tls: bool
 
     def __init__(self) -> None:
         self.keep_alive = True
@@ -168,7 +169,10 @@ class ReplyWriter:
         if framing.mode is BodyMode.NONE or not length:
             _close_if_owned(file)
         else:
-            self.bev.output.add_file(file, offset, length)
+            # TLS must read the bytes to encrypt them. Mapped, a file cut short
+            # meanwhile would kill the process with SIGBUS; pread comes up short.
+            flags = DISABLE_MMAP if self.tls else 0
+            self.bev.output.add_file(file, offset, length, flags)
             req.bytes_sent = length
         self._finish(req)
 

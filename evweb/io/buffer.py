@@ -121,15 +121,18 @@ class Buffer(BufferCore):
             other._changed(0, n)
             self._changed(n, 0)
 
-    def add_file(self, fd: int | HasFileno, offset: int = 0, length: int = -1) -> None:
+    def add_file(
+        self, fd: int | HasFileno, offset: int = 0, length: int = -1, flags: int = 0
+    ) -> None:
         """Append ``length`` bytes of a file from ``offset`` (-1: to its end).
 
         An int fd is owned from here on, even when this raises: it is closed
         once its bytes are drained. A file object's fd is duplicated.
+        ``flags`` adds file segment flags (``DISABLE_MMAP``, ``DISABLE_SENDFILE``).
         """
         seg = None
         try:
-            seg = FileSegment(fd, offset, length, CLOSE_ON_FREE)
+            seg = FileSegment(fd, offset, length, CLOSE_ON_FREE | flags)
             self.add_file_segment(seg)
         except BaseException:
             if seg is None and isinstance(fd, int) and fd >= 0:

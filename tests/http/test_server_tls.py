@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import ssl
@@ -37,7 +38,7 @@ def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
-def setup(server: HTTPServer) -> None:
+def setup_plain(server: HTTPServer) -> None:
     def who(req: Request) -> None:
         req.response_headers["Content-Type"] = "text/plain"
         req.send_reply(200, None, f"tls={req.is_tls} body={len(req.body)}")
@@ -50,6 +51,9 @@ def setup(server: HTTPServer) -> None:
 
     server.set_cb("/", who)
     server.set_cb("/stream", stream)
+
+
+setup = setup_plain
 
 
 @pytest.mark.parametrize("method", supported_methods())
@@ -102,3 +106,23 @@ def test_access_log_combined_format(caplog: pytest.LogCaptureFixture, tmp_path: 
     assert '"GET /?x=1 HTTP/1.1" 200 ' in lines[0]
     assert lines[0].endswith('"http://r/" "ua/1"')
     assert '"GET /nope HTTP/1.1" 404 ' in lines[1]
+
+
+def test_https_file_cut_short_mid_reply_does_not_kill_the_server(
+    server_ctx: ssl.SSLContext, ca_file: str, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"f" * 8_000_000)
+
+    def setup(server: HTTPServer) -> None:
+        setup_plain(server)
+        server.set_cb("/file", lambda req: req.send_file(os.open(big, os.O_RDONLY)))
+
+    with live_server(setup, ssl_context=server_ctx) as srv:
+        with requests.get(srv.url + "/file", verify=ca_file, stream=True, timeout=10) as r:
+            big.write_bytes(b"")  # truncate while the reply is (or is about to be) sent
+            try:
+                r.raw.read()
+            except Exception:  # a reply cut short is fine; a dead server is not
+                pass
+        assert requests.get(srv.url + "/", verify=ca_file).text.startswith("tls=True")
