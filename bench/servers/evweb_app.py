@@ -1,13 +1,49 @@
 #!/usr/bin/env python3
 """evweb peer of bench/http_server.py on evweb's application (web framework) API.
 
-A placeholder: the same GET / "Hello, World!" server as evweb_lowlevel.py (see the
-contract in bench/README.md), to be written as an evweb app with one route.  Exits with
-status 3 until evweb's HTTP server exists; the harness shows it as skipped.
+GET / -> 200 ``Hello, World!``, text/plain, keep-alive, on 127.0.0.1:``--port``,
+written as an App with one route (the contract is in bench/README.md). Access log
+off, no connection limit (the idle-memory case opens 10,000).
 """
-import sys
 
-from _placeholder import not_available
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from evweb.http import HTTPServer, ServerConfig
+from evweb.http.app import App
+from evweb.http.responses import Response
+from evweb.reactor import EventBase
+
+app = App()
+
+
+@app.get("/")
+def hello(request: object) -> Response:
+    return Response(b"Hello, World!", content_type="text/plain")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, required=True)
+    opts = ap.parse_args()
+    base = EventBase()
+    config = ServerConfig(access_log=False, max_connections=None, keep_alive_timeout=120.0)
+    server = HTTPServer(base, config)
+    server.bind(("127.0.0.1", opts.port))
+    app.attach(server)
+    app.startup()
+    for signo in (signal.SIGTERM, signal.SIGINT):
+        base.signal(signo, lambda *_: base.loopbreak()).add()
+    base.loop()
+    server.close()
+    app.shutdown()
+
 
 if __name__ == "__main__":
-    sys.exit(not_available(__doc__))
+    main()

@@ -1,10 +1,10 @@
-"""HTTP/1.1: a sans-IO core (readers, writer, headers), a server and a web-framework layer.
+r"""HTTP/1.1: a sans-IO core (readers, writer, headers), a server and a web-framework layer.
 
 The sans-IO core parses and serialises messages from bytes alone::
 
     >>> from evweb.http import RequestReader, NEED_DATA
     >>> reader = RequestReader()
-    >>> reader.feed(b"GET /hi HTTP/1.1\\r\\nHost: example.com\\r\\n\\r\\n")
+    >>> reader.feed(b"GET /hi HTTP/1.1\r\nHost: example.com\r\n\r\n")
     >>> head = reader.next_event()
     >>> head.method, head.target, head.headers["host"]
     ('GET', '/hi', 'example.com')
@@ -15,10 +15,15 @@ The sans-IO core parses and serialises messages from bytes alone::
 
 Errors are :class:`~evweb.errors.HTTPProtocolError` subclasses carrying the
 status to answer; see :mod:`evweb.errors`.
+
+The web-framework layer (:class:`App`, :mod:`evweb.http.routing`,
+:mod:`evweb.http.responses`, :mod:`evweb.http.bodies`) sits on the server
+through its ``router`` hook.
 """
 
 from __future__ import annotations
 
+from evweb.http.app import App
 from evweb.http.config import ServerConfig
 from evweb.http.events import (
     CLOSED,
@@ -36,6 +41,17 @@ from evweb.http.headers import Headers, check_field
 from evweb.http.multidict import MultiDict
 from evweb.http.reader import RequestReader, ResponseReader
 from evweb.http.request import ReplyStateError, Request
+from evweb.http.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamResponse,
+    Template,
+    TextResponse,
+)
+from evweb.http.routing import Router
 from evweb.http.server import BoundSocket, HTTPServer, Route
 from evweb.http.writer import (
     BodyMode,
@@ -50,6 +66,16 @@ from evweb.http.writer import (
 )
 
 __all__ = [
+    "App",
+    "FileResponse",
+    "HTMLResponse",
+    "JSONResponse",
+    "RedirectResponse",
+    "Response",
+    "Router",
+    "StreamResponse",
+    "Template",
+    "TextResponse",
     "CLOSED",
     "KNOWN_METHODS",
     "NEED_DATA",
