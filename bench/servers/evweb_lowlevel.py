@@ -22,8 +22,7 @@ HELLO = b"Hello, World!"
 
 
 def hello(req: Request) -> None:
-    req.response_headers["Content-Type"] = "text/plain"
-    req.send_reply(200, None, HELLO)
+    req.send_reply(200, None, HELLO, "text/plain")
 
 
 def main() -> None:

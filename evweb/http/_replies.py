@@ -120,7 +120,14 @@ class ReplyWriter:
         return framing
 
     # -- whole replies -----------------------------------------------------------------
-    def send_whole(self, req: Request, status: int, reason: str | None, data: bytes) -> None:
+    def send_whole(
+        self,
+        req: Request,
+        status: int,
+        reason: str | None,
+        data: bytes,
+        content_type: str | None = None,
+    ) -> None:
         """Frame and write a reply whose body is known."""
         if self.closed:
             return
@@ -133,7 +140,7 @@ class ReplyWriter:
             version=req.version,
             keep_alive=req.head.keep_alive and not self.closing,
             body_length=len(data),
-            default_content_type=self.server.config.default_content_type,
+            default_content_type=content_type or self.server.config.default_content_type,
         )
         self.keep_alive = framing.keep_alive
         write = self.bev.write

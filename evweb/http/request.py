@@ -20,6 +20,7 @@ Any other handler runs once the whole body is in :attr:`Request.body`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ BodyError = Callable[["Request", BaseException], object]
 Flushed = Callable[["Request"], object]
 
 NEW, STARTED, DONE = 0, 1, 2
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -211,13 +213,20 @@ class Request:
         status: int = 200,
         reason: str | None = None,
         body: bytes | bytearray | memoryview | str = b"",
+        content_type: str | None = None,
     ) -> None:
-        """Send the whole reply; ``str`` bodies go out as UTF-8 (``evhttp_send_reply``)."""
+        """Send the whole reply; ``str`` bodies go out as UTF-8 (``evhttp_send_reply``).
+
+        ``content_type`` is sent unless :attr:`response_headers` has one, so
+        a handler setting nothing else needs no Headers object at all.
+        """
         self._check(NEW, "send_reply")
         data = body.encode() if isinstance(body, str) else bytes(body)
+        if content_type is not None and not _FIELD_VALUE.fullmatch(content_type):
+            raise ValueError(f"invalid Content-Type value: {content_type!r}")
         self._state = DONE
         self.status = status
-        self._conn.send_whole(self, status, reason, data)
+        self._conn.send_whole(self, status, reason, data, content_type)
 
     def send_file(
         self,

@@ -82,6 +82,9 @@ class Response:
 
     def send(self, request: Request) -> None:
         """Answer ``request`` with this response (once)."""
+        if self._headers is None:  # the common case: no Headers object at all
+            request.send_reply(self.status, None, self.body, self.content_type)
+            return
         self._apply_headers(request)
         request.send_reply(self.status, None, self.body)
 

@@ -96,7 +96,11 @@ def serve(
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers!r}")
-    config = (config or ServerConfig()).replace(access_log=access_log)
+    if config is None:  # an App may carry its own (App(config=...))
+        config = getattr(target, "config", None)
+        if not isinstance(config, ServerConfig):
+            config = ServerConfig()
+    config = config.replace(access_log=access_log)
     if access_log:
         _ensure_access_handler()
     plan = _Plan(_Target(target), host, port, unix, ssl_context, config, shutdown_timeout, backlog)

@@ -248,7 +248,7 @@ class SocketBufferEvent(BufferEvent):
         )
 
     def set_data_sink(self, sink: DataSink | None) -> None:
-        """Hand bytes read to ``sink(bev, data)`` instead of the input (asyncio's ``data_received``).
+        """Hand bytes read to ``sink(bev, data)``, not to the input (asyncio's ``data_received``).
 
         The read callback is not called for them. While the input holds
         bytes (added before the sink was set), reads go to the input as
