@@ -131,6 +131,10 @@ class _Reader:
         self._paused = False
         self.messages = 0
         """How many heads this reader has produced."""
+        self._init_role()
+
+    def _init_role(self) -> None:
+        """Set up what one side's reader keeps beyond the shared state."""
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append bytes received from the peer (dropped once the reader is broken)."""
@@ -271,20 +275,7 @@ class RequestReader(_Reader):
 
     __slots__ = ("_empty_lines",)
 
-    def __init__(
-        self,
-        *,
-        max_line: int = DEFAULT_MAX_LINE,
-        max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
-        max_fields: int = DEFAULT_MAX_FIELDS,
-        max_body_size: int | None = None,
-    ) -> None:
-        super().__init__(
-            max_line=max_line,
-            max_header_size=max_header_size,
-            max_fields=max_fields,
-            max_body_size=max_body_size,
-        )
+    def _init_role(self) -> None:
         self._empty_lines = 0
 
     def _skip_empty_lines(self) -> bool:
@@ -335,20 +326,7 @@ class ResponseReader(_Reader):
 
     _error_type = InvalidResponseError
 
-    def __init__(
-        self,
-        *,
-        max_line: int = DEFAULT_MAX_LINE,
-        max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
-        max_fields: int = DEFAULT_MAX_FIELDS,
-        max_body_size: int | None = None,
-    ) -> None:
-        super().__init__(
-            max_line=max_line,
-            max_header_size=max_header_size,
-            max_fields=max_fields,
-            max_body_size=max_body_size,
-        )
+    def _init_role(self) -> None:
         self._methods: list[str] = []
 
     def expect(self, method: str) -> None:

@@ -330,12 +330,10 @@ class SocketBufferEvent(BufferEvent):
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self.disable(READ)
-            self._call_event(READING | ERROR, exc)
+            self._read_ended(exc)
             return
         if n == 0:
-            self.disable(READ)
-            self._call_event(READING | EOF)
+            self._read_ended(None)
             return
         self._note_read(n)
         self._check_read_suspension()
@@ -348,15 +346,21 @@ class SocketBufferEvent(BufferEvent):
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self.disable(READ)
-            self._call_event(READING | ERROR, exc)
+            self._read_ended(exc)
             return
         if not data:
-            self.disable(READ)
-            self._call_event(READING | EOF)
+            self._read_ended(None)
             return
         self._note_read(len(data))
         sink(self, data)
+
+    def _read_ended(self, error: OSError | None) -> None:
+        """A read failed (``error``) or met EOF (None): reading stops and is reported."""
+        self.disable(READ)
+        if error is None:
+            self._call_event(READING | EOF)
+        else:
+            self._call_event(READING | ERROR, error)
 
     def _on_writable(self, fd: int, what: int, arg: Any) -> None:
         if what & EV_TIMEOUT:
