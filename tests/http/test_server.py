@@ -448,3 +448,30 @@ def test_streaming_route_answering_a_bodiless_request_keeps_the_connection(metho
             s.sendall(b"GET /s HTTP/1.1\r\nHost: a\r\n\r\n")
             head, body = read_response(s)
             assert body == b"early" and b"Connection: close" not in head
+
+
+def test_one_server_on_ipv4_ipv6_and_a_unix_socket(method: str, tmp_path: Any) -> None:
+    path = str(tmp_path / "http.sock")
+    ports: dict[str, Any] = {}
+
+    def setup(server: HTTPServer) -> None:
+        basic(server)
+        ports["unix"] = server.bind(path).address
+        if socket.has_ipv6:
+            try:
+                ports["v6"] = server.bind(("::1", 0)).address[1]
+            except OSError:  # no IPv6 loopback here
+                pass
+
+    request = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    with live_server(setup, method=method) as srv:
+        assert raw_exchange(srv.port, request).endswith(b"Hello, World!")
+        with socket.socket(socket.AF_UNIX) as u:
+            u.settimeout(5)
+            u.connect(path)
+            u.sendall(request)
+            assert read_response(u)[1] == b"Hello, World!"
+        if "v6" in ports:
+            with socket.create_connection(("::1", ports["v6"]), timeout=5) as s6:
+                s6.sendall(request)
+                assert read_response(s6)[1] == b"Hello, World!"
