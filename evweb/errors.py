@@ -36,6 +36,8 @@
     │                                         in TLSBufferEvent.error and .tls_errors
     ├── HTTPException                         a web-app handler answers a status (.status,
     │                                         .detail, .headers); not a bug: no traceback
+    ├── InvalidURIError (also ValueError)     a URI, URI component or query string is
+    │                                         malformed (.text: the offending text)
     └── ProtocolError                         a peer broke a wire protocol
         │                                     (.status: HTTP status to answer;
         │                                      .rcode: DNS rcode to answer)
@@ -325,3 +327,15 @@ class HTTPException(EvwebError):  # noqa: N818 - the name web frameworks use
         self.status = status
         self.detail = detail
         self.headers = headers
+
+
+class InvalidURIError(EvwebError, ValueError):
+    """A URI, a URI component or a query string is malformed (:mod:`evweb.http.uri`).
+
+    ``text`` is the offending text; the message quotes it cut to 100 characters.
+    """
+
+    def __init__(self, text: str, reason: str) -> None:
+        more = "..." if len(text) > 100 else ""
+        super().__init__(f"invalid URI {text[:100]!r}{more}: {reason}")
+        self.text = text

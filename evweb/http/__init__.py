@@ -18,7 +18,9 @@ status to answer; see :mod:`evweb.errors`.
 
 The web-framework layer (:class:`App`, :mod:`evweb.http.routing`,
 :mod:`evweb.http.responses`, :mod:`evweb.http.bodies`) sits on the server
-through its ``router`` hook.
+through its ``router`` hook. :mod:`evweb.http.uri` is the URI toolkit
+(:class:`URI`, :func:`uriencode`, :func:`uridecode`, :func:`parse_query_str`,
+:func:`htmlescape`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from evweb.http.responses import (
 )
 from evweb.http.routing import Router
 from evweb.http.server import BoundSocket, HTTPServer, Route
+from evweb.http.uri import URI, URIFlags, htmlescape, parse_query_str, uridecode, uriencode
 from evweb.http.writer import (
     BodyMode,
     Framing,
@@ -106,4 +109,10 @@ __all__ = [
     "reason_phrase",
     "request_head",
     "response_head",
+    "URI",
+    "URIFlags",
+    "htmlescape",
+    "parse_query_str",
+    "uridecode",
+    "uriencode",
 ]
