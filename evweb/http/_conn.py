@@ -20,14 +20,13 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import logging
-import socket
 from typing import TYPE_CHECKING, Any
 
 from evweb.errors import HTTPProtocolError
 from evweb.http import _replies
 from evweb.http.events import CLOSED, NEED_DATA, Data, EndOfMessage, RequestHead
 from evweb.http.reader import RequestReader
-from evweb.http.request import Request
+from evweb.http.request import DONE, Request
 from evweb.io import BufferEvent, SocketBufferEvent
 from evweb.io.bevflags import CONNECTED, EOF, ERROR, TIMEOUT, WRITING
 from evweb.reactor import READ
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("evweb.http.server")
 
-_IDLE, _HEAD, _BODY, _HANDLER = 0, 1, 2, 3  # what the read timeout is currently set for
+_IDLE, _HEAD, _BODY = 0, 1, 2  # what the read timeout is currently set for
 
 
 class ServerConnection(_replies.ReplyWriter):
@@ -210,22 +209,38 @@ class ServerConnection(_replies.ReplyWriter):
 
     def _need_data(self) -> None:
         """The reader waits for bytes: arm the head deadline or the body timeout."""
-        cfg = self.server.config
         if self.current is None and self.reader.buffered:
-            if self._timeout_for != _HEAD:
-                self._head_deadline = self.server.base.monotonic_time() + (cfg.head_timeout or 0)
-                self._set_read_timeout(_HEAD)
+            self._head_pending()
         elif self.current is not None and not self._body_done and self._timeout_for != _BODY:
             self._set_read_timeout(_BODY)
 
+    def _head_pending(self) -> None:
+        """Part of a head is in: the whole head must come before one deadline.
+
+        The BufferEvent's read timeout restarts on every read, so a client
+        dripping a byte at a time would never meet it: each partial read
+        shortens it to what is left of the deadline instead.
+        """
+        cfg = self.server.config
+        if cfg.head_timeout is None:
+            if self._timeout_for != _HEAD:
+                self._set_read_timeout(_HEAD)
+            return
+        now = self.server.base.monotonic_time()
+        if self._timeout_for != _HEAD:
+            self._head_deadline = now + cfg.head_timeout
+            self._set_read_timeout(_HEAD)
+            return
+        left = self._head_deadline - now
+        if left <= 0:
+            self._reject(_replies.timed_out(True))
+        else:
+            self.bev.set_timeouts(left, cfg.write_timeout)
+
     def _set_read_timeout(self, mode: int) -> None:
         cfg = self.server.config
-        value = {
-            _IDLE: cfg.keep_alive_timeout,
-            _HEAD: cfg.head_timeout,
-            _BODY: cfg.body_timeout,
-        }.get(mode)
         self._timeout_for = mode
+        value = (cfg.keep_alive_timeout, cfg.head_timeout, cfg.body_timeout)[mode]
         self.bev.set_timeouts(value, cfg.write_timeout)
 
     # -- handlers ------------------------------------------------------------------
@@ -259,7 +274,7 @@ class ServerConnection(_replies.ReplyWriter):
         """Log a handler's exception; answer 500 if nothing was sent yet, else drop the link."""
         log.error("handler for %s %s raised", req.method, req.target, exc_info=exc)
         if not req.replied and not self.closed:
-            req._state = 2
+            req._state = DONE
             req.status = 500
             self.send_error_page(req, 500, None, None, close=False)
         elif not req.finished:
@@ -353,12 +368,7 @@ class ServerConnection(_replies.ReplyWriter):
         if self.closed:
             return
         self.closed = True
-        self.cancel_linger()
         self.bev.close()
         self.server.connection_closed(self)
 
     abort = close
-
-    def socket(self) -> socket.socket | None:
-        """The underlying socket, when the BufferEvent has one."""
-        return getattr(self.bev, "socket", None)

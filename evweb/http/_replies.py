@@ -25,8 +25,16 @@ from evweb.errors import (
 from evweb.http.events import RequestHead
 from evweb.http.headers import Headers
 from evweb.http.request import DONE, Flushed, Request
-from evweb.http.writer import CONTINUE_RESPONSE, BodyMode, Framing, frame_response, last_chunk
-from evweb.io import DISABLE_MMAP, BufferEvent
+from evweb.http.writer import (
+    CONTINUE_RESPONSE,
+    BodyMode,
+    Framing,
+    chunk,
+    chunk_header,
+    frame_response,
+    last_chunk,
+)
+from evweb.io import DISABLE_MMAP, BufferEvent, SocketBufferEvent
 from evweb.io._file_segment import HasFileno
 from evweb.reactor import READ
 
@@ -104,17 +112,24 @@ class ReplyWriter:
     _on_read: Callable[[BufferEvent, Any], None]
     _on_event: Callable[[BufferEvent, int, Any], None]
 
-    def _frame(self, req: Request, status: int, reason: str | None, length: int | None) -> Framing:
-        headers = req._response_headers if req._response_headers is not None else _NO_HEADERS
+    def _frame(
+        self,
+        req: Request,
+        status: int,
+        reason: str | None,
+        length: int | None,
+        content_type: str | None = None,
+    ) -> Framing:
+        headers = req._response_headers
         framing = frame_response(
             status,
             reason,
-            headers,
+            _NO_HEADERS if headers is None else headers,
             method=req.method,
             version=req.version,
             keep_alive=req.head.keep_alive and not self.closing,
             body_length=length,
-            default_content_type=self.server.config.default_content_type,
+            default_content_type=content_type or self.server.config.default_content_type,
         )
         self.keep_alive = framing.keep_alive
         return framing
@@ -131,18 +146,7 @@ class ReplyWriter:
         """Frame and write a reply whose body is known."""
         if self.closed:
             return
-        headers = req._response_headers
-        framing = frame_response(
-            status,
-            reason,
-            _NO_HEADERS if headers is None else headers,
-            method=req.method,
-            version=req.version,
-            keep_alive=req.head.keep_alive and not self.closing,
-            body_length=len(data),
-            default_content_type=content_type or self.server.config.default_content_type,
-        )
-        self.keep_alive = framing.keep_alive
+        framing = self._frame(req, status, reason, len(data), content_type)
         write = self.bev.write
         if framing.mode is BodyMode.NONE or not data:
             write(framing.head)
@@ -237,16 +241,16 @@ class ReplyWriter:
                 self._flush_cbs = []
             self._flush_cbs.append((req, cb))
             self._want_drain()
-        n = len(data)
+        n = data.nbytes if isinstance(data, memoryview) else len(data)
         mode = self._mode
         if not n or mode is BodyMode.NONE:
             return
         req.bytes_sent += n
         if mode is BodyMode.CHUNKED:
             if n <= _BIG:
-                self.bev.write(b"%x\r\n" % n + bytes(data) + b"\r\n")
+                self.bev.write(chunk(data))
                 return
-            self.bev.write(b"%x\r\n" % n)
+            self.bev.write(chunk_header(n))
             self.bev.write(data)
             self.bev.write(b"\r\n")
         else:
@@ -301,12 +305,12 @@ class ReplyWriter:
     # -- closing ------------------------------------------------------------------------
     def close_after_reply(self) -> None:
         """Close once the reply is out: at once, or after a lingering read (plain TCP only)."""
-        sock = getattr(self.bev, "socket", None)
-        if (
-            not self.lingering
-            or self.server.tls_for(self.bev)
-            or not isinstance(sock, socket.socket)
-        ):
+        bev = self.bev
+        if self.tls or not self.lingering or not isinstance(bev, SocketBufferEvent):
+            self.close()
+            return
+        sock = bev.socket
+        if sock is None:
             self.close()
             return
         try:
@@ -316,9 +320,10 @@ class ReplyWriter:
             return
         linger = self.server.config.linger_time
         self._linger_until = self.server.base.monotonic_time() + linger
-        self.bev.set_callbacks(self._linger_read, None, self._linger_event)
-        self.bev.set_timeouts(linger, None)
-        self.bev.enable(READ)
+        bev.set_data_sink(None)  # what still comes is discarded, not parsed
+        bev.set_callbacks(self._linger_read, None, self._linger_event)
+        bev.set_timeouts(linger, None)
+        bev.enable(READ)
 
     def _linger_read(self, bev: BufferEvent, arg: Any) -> None:
         bev.input.clear()
@@ -327,10 +332,6 @@ class ReplyWriter:
 
     def _linger_event(self, bev: BufferEvent, what: int, arg: Any) -> None:
         self.close()
-
-    def cancel_linger(self) -> None:
-        """Forget a lingering close (the connection is closing now)."""
-        self._linger_until = 0.0
 
     def peer_text(self) -> str:
         """The peer address for log lines."""

@@ -24,6 +24,11 @@ HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]]
 """What :class:`Headers` accepts to start from: a mapping or (name, value) pairs."""
 
 
+def is_field_value(value: str) -> bool:
+    """Whether ``value`` may be sent as a field value (see :func:`check_field`)."""
+    return _FIELD_VALUE.fullmatch(value) is not None
+
+
 def check_field(name: str, value: str) -> None:
     """Raise :class:`~evweb.errors.BadRequestError` unless ``name: value`` is a legal field.
 
@@ -33,7 +38,7 @@ def check_field(name: str, value: str) -> None:
     """
     if _TOKEN.fullmatch(name) is None:
         raise BadRequestError("invalid header name", name)
-    if _FIELD_VALUE.fullmatch(value) is None:
+    if not is_field_value(value):
         raise BadRequestError("invalid header value (control or non-latin-1 character)", value)
 
 

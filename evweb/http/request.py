@@ -20,7 +20,6 @@ Any other handler runs once the whole body is in :attr:`Request.body`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from evweb.errors import EvwebError
 from evweb.http.events import RequestHead
-from evweb.http.headers import Headers
+from evweb.http.headers import Headers, is_field_value
 from evweb.http.multidict import MultiDict
 from evweb.io._file_segment import HasFileno
 
@@ -42,7 +41,6 @@ BodyError = Callable[["Request", BaseException], object]
 Flushed = Callable[["Request"], object]
 
 NEW, STARTED, DONE = 0, 1, 2
-_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -222,7 +220,7 @@ class Request:
         """
         self._check(NEW, "send_reply")
         data = body.encode() if isinstance(body, str) else bytes(body)
-        if content_type is not None and not _FIELD_VALUE.fullmatch(content_type):
+        if content_type is not None and not is_field_value(content_type):
             raise ValueError(f"invalid Content-Type value: {content_type!r}")
         self._state = DONE
         self.status = status

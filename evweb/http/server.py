@@ -200,10 +200,6 @@ class HTTPServer:
         self._refusing[sock] = event
         event.add(self.config.linger_time)
 
-    def tls_for(self, bev: BufferEvent) -> bool:
-        """Whether ``bev`` speaks TLS."""
-        return isinstance(bev, TLSBufferEvent)
-
     def connection_closed(self, conn: ServerConnection) -> None:
         """A connection closed: forget it, and finish a shutdown waiting for it."""
         self.connections.discard(conn)
@@ -282,12 +278,6 @@ class HTTPServer:
         if route is None:
             route = server._gencb or self._not_found
         return route
-
-    def check_method(self, method: str) -> HTTPProtocolError | None:
-        """The 405/501 error for a method this server does not serve, else None."""
-        if method in self.config.allowed_methods:
-            return None
-        return self.method_error(method)
 
     def method_error(self, method: str) -> HTTPProtocolError:
         """The error for a method outside ``allowed_methods``: 405 if known, else 501."""

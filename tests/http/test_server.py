@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import shutil
 import socket
 import subprocess
@@ -475,3 +476,44 @@ def test_one_server_on_ipv4_ipv6_and_a_unix_socket(method: str, tmp_path: Any) -
             with socket.create_connection(("::1", ports["v6"]), timeout=5) as s6:
                 s6.sendall(request)
                 assert read_response(s6)[1] == b"Hello, World!"
+
+
+def test_lingering_close_discards_what_follows_without_a_second_reply(
+    method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = ServerConfig(linger_time=0.5)
+    with (
+        caplog.at_level("INFO", logger="evweb.http"),
+        live_server(basic, method=method, config=config) as srv,
+        socket.create_connection(("127.0.0.1", srv.port)) as s,
+    ):
+        s.settimeout(5)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 400 ")
+        for _ in range(5):  # the client keeps sending while the server lingers
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            time.sleep(0.02)
+        assert s.recv(65536) == b""  # then a clean close, nothing more
+    rejections = [r for r in caplog.records if "obs-fold" in r.getMessage()]
+    assert len(rejections) == 1, [r.getMessage() for r in rejections]
+    assert len([r for r in caplog.records if r.name == "evweb.http.access"]) == 1
+
+
+def test_head_deadline_holds_against_a_steady_drip(method: str) -> None:
+    config = ServerConfig(head_timeout=0.3)
+    with (
+        live_server(basic, method=method, config=config) as srv,
+        socket.create_connection(("127.0.0.1", srv.port)) as s,
+    ):
+        s.settimeout(5)
+        start = time.monotonic()
+        s.sendall(b"GET / HTTP/1.1\r\n")
+        answered_after = None
+        for _ in range(40):  # a byte every 50 ms for 2 s: never silent for 0.3 s
+            time.sleep(0.05)
+            if select.select([s], [], [], 0)[0]:
+                answered_after = time.monotonic() - start
+                break
+            s.sendall(b"X")
+        assert answered_after is not None and answered_after < 1.0
+        assert s.recv(65536).startswith(b"HTTP/1.1 408 ")
