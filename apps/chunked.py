@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from evweb.http import HTTPServer, Request
+from evweb.http.runner import run_until_signal
 from evweb.reactor import EventBase
 
 MAX_CHUNKS, MAX_SIZE = 100_000, 1 << 20
@@ -122,17 +123,7 @@ def serve(host: str, port: int, on_ready: Any = None) -> int:
     address = server.bind((host, port)).address
     print(f"Listening on http://{address[0]}:{address[1]}/", flush=True)
 
-    def stop(signo: int, what: int, arg: Any) -> None:
-        server.shutdown(5.0, on_done=base.loopexit)
-
-    events = [base.signal(signo, stop) for signo in (signal.SIGINT, signal.SIGTERM)]
-    for ev in events:
-        ev.add()
-    if on_ready is not None:
-        on_ready(address)
-    base.dispatch()
-    for ev in events:
-        ev.delete()
+    run_until_signal(server, 5.0, ready=None if on_ready is None else lambda: on_ready(address))
     server.close()
     base.close()
     return 0

@@ -25,6 +25,7 @@ import urllib.request
 from typing import Any
 
 from evweb.http import HTTPServer, Request
+from evweb.http.runner import run_until_signal
 from evweb.http.static import StaticFiles
 from evweb.reactor import EventBase
 
@@ -102,18 +103,12 @@ def serve(
     else:
         print(f"Listening on {address}", flush=True)
 
-    def stop(signo: int, what: int, arg: Any) -> None:
+    def stopping(signo: int) -> None:
         print(f"Got {signal.Signals(signo).name}: stopping", flush=True)
-        http.shutdown(5.0, on_done=base.loopexit)
 
-    events = [base.signal(signo, stop) for signo in (signal.SIGINT, signal.SIGTERM)]
-    for ev in events:
-        ev.add()
-    if on_ready is not None:
-        on_ready(address)
-    base.dispatch()
-    for ev in events:
-        ev.delete()
+    run_until_signal(
+        http, 5.0, ready=None if on_ready is None else lambda: on_ready(address), on_signal=stopping
+    )
     http.close()
     base.close()
     if unix:

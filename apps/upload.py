@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from evweb.http import HTTPServer, Request
+from evweb.http.runner import run_until_signal
 from evweb.reactor import EventBase
 
 USAGE = b"POST or PUT a body to /upload (?name=FILE); the answer is its size and sha256.\n"
@@ -101,17 +102,7 @@ def serve(host: str, port: int, directory: str, max_bytes: int | None, on_ready:
     url = f"http://{address[0]}:{address[1]}/upload"
     print(f"Listening on {url}, saving to {directory}", flush=True)
 
-    def stop(signo: int, what: int, arg: Any) -> None:
-        server.shutdown(10.0, on_done=base.loopexit)
-
-    events = [base.signal(signo, stop) for signo in (signal.SIGINT, signal.SIGTERM)]
-    for ev in events:
-        ev.add()
-    if on_ready is not None:
-        on_ready(address)
-    base.dispatch()
-    for ev in events:
-        ev.delete()
+    run_until_signal(server, 10.0, ready=None if on_ready is None else lambda: on_ready(address))
     server.close()
     base.close()
     return 0

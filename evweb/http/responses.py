@@ -139,19 +139,15 @@ class Response:
         samesite: str | None = "lax",
     ) -> None:
         """Tell the client to forget cookie ``key`` (same ``path`` and ``domain`` as it was set)."""
-        self.headers.add(
-            "Set-Cookie",
-            cookie_header(
-                key,
-                "",
-                max_age=0,
-                expires=0,
-                path=path,
-                domain=domain,
-                secure=secure,
-                httponly=httponly,
-                samesite=samesite,
-            ),
+        self.set_cookie(
+            key,
+            max_age=0,
+            expires=0,
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
         )
 
     def __repr__(self) -> str:

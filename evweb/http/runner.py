@@ -62,7 +62,7 @@ from evweb.http.config import ServerConfig
 from evweb.http.server import HTTPServer
 from evweb.reactor import Event, EventBase
 
-__all__ = ["serve", "setup_logging", "url_for_address"]
+__all__ = ["run_until_signal", "serve", "setup_logging", "url_for_address"]
 
 log = logging.getLogger("evweb.http.runner")
 
@@ -108,6 +108,39 @@ def serve(
     if workers == 1:
         return _Worker(plan).run(announce)
     return _Supervisor(plan, workers, announce).run()
+
+
+def run_until_signal(
+    server: HTTPServer,
+    shutdown_timeout: float,
+    *,
+    ready: Callable[[], object] | None = None,
+    on_signal: Callable[[int], object] | None = None,
+) -> None:
+    """Loop ``server.base`` until SIGTERM/SIGINT shuts ``server`` down gracefully.
+
+    For programs that build their HTTPServer themselves (:func:`serve` does
+    this and more). ``ready()`` runs once the signals are caught, just
+    before the loop; ``on_signal(signo)`` before each shutdown. Closing the
+    server and the base is left to the caller.
+    """
+    base = server.base
+
+    def stop(signo: int, what: int, arg: Any) -> None:
+        if on_signal is not None:
+            on_signal(signo)
+        server.shutdown(shutdown_timeout, on_done=base.loopexit)
+
+    events = [base.signal(signo, stop) for signo in STOP_SIGNALS]
+    for ev in events:
+        ev.add()
+    try:
+        if ready is not None:
+            ready()
+        base.dispatch()
+    finally:
+        for ev in events:
+            ev.delete()
 
 
 def url_for_address(address: Any, *, tls: bool = False) -> str:

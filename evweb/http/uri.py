@@ -46,6 +46,7 @@ from typing import overload
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from evweb.errors import InvalidURIError
+from evweb.io.sockets import is_numeric_host
 
 __all__ = ["URI", "URIFlags", "htmlescape", "parse_query_str", "uridecode", "uriencode"]
 
@@ -83,13 +84,7 @@ _ANY = re.compile(r".*", re.DOTALL)
 def _ipv6_ok(text: str) -> bool:
     """``[IPv6address]`` as inet_pton reads it (no zone id; under 64 characters)."""
     inner = text[1:-1]
-    if len(inner) >= 64 or not inner.isascii() or "\0" in inner:
-        return False
-    try:
-        socket.inet_pton(socket.AF_INET6, inner)
-    except OSError:
-        return False
-    return True
+    return len(inner) < 64 and "%" not in inner and is_numeric_host(inner, socket.AF_INET6)
 
 
 def _bracket_host_ok(host: str) -> bool:
