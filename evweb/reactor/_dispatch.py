@@ -38,6 +38,7 @@ from evweb.reactor._threads import ThreadBridge
 from evweb.reactor.config import EventConfig
 from evweb.reactor.event import (
     ACTIVE,
+    ACTIVE_LATER,
     DEFERRED,
     FINALIZING,
     INSERTED,
@@ -46,14 +47,22 @@ from evweb.reactor.event import (
     TIMER,
     Event,
 )
-from evweb.reactor.flags import NO_EXIT_ON_EMPTY, NONBLOCK, ONCE, PERSIST, SIGNAL, TIMEOUT
+from evweb.reactor.flags import (
+    IO_BITS,
+    NO_EXIT_ON_EMPTY,
+    NONBLOCK,
+    ONCE,
+    PERSIST,
+    SIGNAL,
+    TIMEOUT,
+)
 from evweb.reactor.timers import CommonTimeout
 from evweb.reactor.watch import CheckInfo, PrepareInfo, Watcher
 
 log = logging.getLogger("evweb.reactor")
 
-_IO_READY = 0x86  # READ | WRITE | CLOSED
-_NEEDS_CARE = 0x3C  # ACTIVE | ACTIVE_LATER | FINALIZING | INTERNAL
+_IO_READY = IO_BITS
+_NEEDS_CARE = ACTIVE | ACTIVE_LATER | FINALIZING | INTERNAL
 _NO_LIMIT = 1 << 62
 
 
@@ -166,10 +175,11 @@ class Dispatcher(ThreadBridge):
                 self._activate_shared(fd, table[mask])
                 continue
             res = ev._events & table[mask]
+            if not res & _IO_READY:
+                continue
             state = ev._state
-            if state & care or not res & _IO_READY:
-                if res & _IO_READY:
-                    self._activate(ev, res, 1)
+            if state & care:
+                self._activate(ev, res, 1)
             else:
                 ev._res = res
                 ev._state = state | ACTIVE

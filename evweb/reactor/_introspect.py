@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from evweb.reactor._schedule import Scheduler
+from evweb.reactor.event import ACTIVE, ACTIVE_LATER, INSERTED, INTERNAL, TIMER, Event
 from evweb.reactor.flags import (
     CLOSED,
     COUNT_ACTIVE,
@@ -20,12 +21,6 @@ from evweb.reactor.flags import (
     TIMEOUT,
     WRITE,
 )
-
-if TYPE_CHECKING:
-    from evweb.reactor.event import Event
-
-# event state bits, repeated here to keep this module import-light
-_INSERTED, _TIMER, _ACTIVE, _ACTIVE_LATER, _INTERNAL = 0x01, 0x02, 0x04, 0x08, 0x20
 
 
 @dataclass(frozen=True)
@@ -53,14 +48,12 @@ class IntrospectionMixin(Scheduler):
         seen: set[int] = set()
         sources: list[Any] = [ev for evs in self._fdmap.values() for ev in evs]
         sources += [ev for evs in self._sigmap.values() for ev in evs]
-        sources += list(self._timers)
-        for common in self._common:
-            sources += [e[2] for e in common.queue if e[2] is not None]
+        sources += self._timed_events()
         for queue in self._queues:
             sources += list(queue)
         sources += list(self._later)
         for ev in sources:
-            if id(ev) in seen or (ev._state & _INTERNAL and not include_internal):
+            if id(ev) in seen or (ev._state & INTERNAL and not include_internal):
                 continue
             seen.add(id(ev))
             yield ev
@@ -79,11 +72,11 @@ class IntrospectionMixin(Scheduler):
         events = list(self.events(include_internal=True))
         out.write("Inserted events:\n")
         for ev in events:
-            if ev._state & (_INSERTED | _TIMER):
+            if ev._state & (INSERTED | TIMER):
                 out.write(_inserted_line(ev))
         out.write("Active events:\n")
         for ev in events:
-            if ev._state & (_ACTIVE | _ACTIVE_LATER):
+            if ev._state & (ACTIVE | ACTIVE_LATER):
                 out.write(_active_line(ev))
 
     def num_events(self, which: int) -> int:
@@ -160,9 +153,9 @@ def _gloss(ev: Event) -> str:
 
 def _inserted_line(ev: Event) -> str:
     line = f"  {id(ev):#x} [{_gloss(ev)} {ev._fd}]" + _flag_words(ev._events, _INSERTED_WORDS)
-    if ev._state & _INTERNAL:
+    if ev._state & INTERNAL:
         line += " Internal"
-    if ev._state & _TIMER:
+    if ev._state & TIMER:
         expiry = ev.expiry or 0.0
         seconds = int(expiry)
         line += f" Timeout={seconds}.{int((expiry - seconds) * 1e6):06d}"
@@ -172,8 +165,8 @@ def _inserted_line(ev: Event) -> str:
 def _active_line(ev: Event) -> str:
     line = f"  {id(ev):#x} [{_gloss(ev)} {ev._fd}, priority={ev._priority}]"
     line += _flag_words(ev._res, _ACTIVE_WORDS) + " active"
-    if ev._state & _INTERNAL:
+    if ev._state & INTERNAL:
         line += " [Internal]"
-    if ev._state & _ACTIVE_LATER:
+    if ev._state & ACTIVE_LATER:
         line += " [NextTime]"
     return line + "\n"

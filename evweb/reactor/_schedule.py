@@ -39,7 +39,7 @@ from evweb.reactor.event import (
     check_timeout,
     needs_slow_path,
 )
-from evweb.reactor.flags import ET, FINALIZE, IO_BITS, PERSIST, SIGNAL, TIMEOUT, Feature
+from evweb.reactor.flags import ET, FINALIZE, IO_BITS, PERSIST, READ, SIGNAL, TIMEOUT, Feature
 from evweb.reactor.signals import SignalReceiver, check_signal_number
 from evweb.reactor.timers import CommonTimeout, TimerHeap
 
@@ -122,6 +122,13 @@ class Scheduler:
 
     def _now(self) -> float:
         return self._time_cache or monotonic()
+
+    def _timed_events(self) -> list[Event]:
+        """The events with a timeout: the heap's, then each common timeout's."""
+        timed: list[Event] = list(self._timers)
+        for common in self._common:
+            timed += [e[2] for e in common.queue if e[2] is not None]
+        return timed
 
     # --- add -------------------------------------------------------------------------
 
@@ -290,11 +297,18 @@ class Scheduler:
                 self._activate(ev, SIGNAL, count)
 
     def _internal_reader(self, fd: int, callback: Callable[[int, int, Any], object]) -> Event:
-        ev = Event(self, fd, 0x02 | PERSIST, callback)  # type: ignore[arg-type]
+        ev = self._internal_event(fd, READ | PERSIST, callback, None)
+        self._add(ev, None)
+        return ev
+
+    def _internal_event(
+        self, fd: int, what: int, callback: Callable[[int, int, Any], object], arg: Any
+    ) -> Event:
+        """An event of the base's own: hidden from counts and listings, run first, never direct."""
+        ev = Event(self, fd, what, callback, arg)  # type: ignore[arg-type]
         ev._state = INTERNAL
         ev._priority = 0
         mark_slow(ev)
-        self._add(ev, None)
         return ev
 
     # --- delete -------------------------------------------------------------------------

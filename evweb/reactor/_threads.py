@@ -103,18 +103,14 @@ class ThreadBridge(Scheduler):
                     done.set()
 
     def _enter_loop(self) -> None:
-        if self._threadsafe:
-            with self._mailbox_lock:
-                self._running = True
-                self._loop_thread = threading.get_ident()
-        else:
+        """Mark the loop running on this thread (thread-safe bases only)."""
+        with self._mailbox_lock:
             self._running = True
+            self._loop_thread = threading.get_ident()
 
     def _exit_loop(self) -> None:
-        if self._threadsafe:
-            with self._mailbox_lock:
-                self._running = False
-                self._loop_thread = None
-            self._drain_mailbox()
-        else:
+        """Mark the loop stopped and run what other threads posted meanwhile."""
+        with self._mailbox_lock:
             self._running = False
+            self._loop_thread = None
+        self._drain_mailbox()

@@ -25,10 +25,9 @@ from evweb.errors import (
 )
 from evweb.reactor._dispatch import Dispatcher
 from evweb.reactor._introspect import IntrospectionMixin
-from evweb.reactor._schedule import mark_slow
 from evweb.reactor.config import EventConfig, open_backend
 from evweb.reactor.deferred import DeferredCallback
-from evweb.reactor.event import ACTIVE, INTERNAL, Callback, Event, Timeout, check_timeout
+from evweb.reactor.event import ACTIVE, Callback, Event, Timeout, check_timeout
 from evweb.reactor.flags import IO_BITS, PERSIST, SIGNAL, TIMEOUT, BaseFlag, Feature
 from evweb.reactor.signals import SignalReceiver, check_signal_number
 from evweb.reactor.timers import CommonTimeout, TimerHeap
@@ -230,11 +229,7 @@ class EventBase(Dispatcher, IntrospectionMixin):
         if len(self._common) >= MAX_COMMON_TIMEOUTS:
             raise EventStateError(f"a base holds at most {MAX_COMMON_TIMEOUTS} common timeouts")
         common = CommonTimeout(seconds, len(self._common))
-        driver = Event(self, -1, 0, self._fire_common, common)
-        driver._state = INTERNAL
-        driver._priority = 0
-        mark_slow(driver)
-        common.driver = driver
+        common.driver = self._internal_event(-1, 0, self._fire_common, common)
         self._common.append(common)
         return common
 
@@ -253,10 +248,7 @@ class EventBase(Dispatcher, IntrospectionMixin):
     def active_by_fd(self, fd: int, what: int) -> None:
         """Activate the added events on ``fd`` that wait for any of ``what``."""
         if what & TIMEOUT:
-            timed = list(self._timers)
-            for common in self._common:
-                timed += [e[2] for e in common.queue if e[2] is not None]
-            for ev in timed:
+            for ev in self._timed_events():
                 if ev._fd == fd and not ev._events & SIGNAL:
                     self._activate(ev, TIMEOUT, 1)
             return

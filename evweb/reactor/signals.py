@@ -123,8 +123,6 @@ class SignalReceiver:
         """Make this base the one that receives signals, as libevent does on loop()."""
         if self.signals:
             self._claim()
-            if _wakeup_fd == -1:
-                _point_wakeup_fd(self._wsock.fileno())
 
     def _claim(self) -> None:
         if _receivers and _receivers[-1] is self:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
-from evweb.reactor import COUNT_ACTIVE, NONBLOCK, ONCE, PERSIST, READ, EventBase
+from evweb.reactor import COUNT_ACTIVE, NONBLOCK, ONCE, PERSIST, READ, Event, EventBase
 
 pytestmark = pytest.mark.usefixtures("callbacks_must_not_fail")
 
@@ -35,33 +36,46 @@ def _close(pairs: list[Pair]) -> None:
         b.close()
 
 
-def test_event_deleted_by_earlier_callback_does_not_run(base: EventBase) -> None:
-    pairs = _pairs(2)
-    calls: list[int] = []
-    events = []
+@contextmanager
+def _all_readable(
+    base: EventBase, pairs: list[Pair], events: list[Event], cb: Callable[[int, int, int], None]
+) -> Iterator[None]:
+    """Add ``READ | PERSIST`` events (argument: the pair's index), make every pair readable.
 
-    def cb(fd: int, what: int, index: int) -> None:
-        calls.append(index)
-        events[1 - index].delete()  # whoever runs first deletes the other
-
+    The events go into ``events`` (the callbacks may reach them there); on
+    leaving, every event in it is deleted and the pairs are closed.
+    """
     try:
         events.extend(base.event(a, READ | PERSIST, cb, i) for i, (a, _) in enumerate(pairs))
         for ev in events:
             ev.add()
         for _, b in pairs:
             b.send(b"x")
-        base.loop(ONCE | NONBLOCK)
-        assert len(calls) == 1
+        yield
     finally:
         for ev in events:
             ev.delete()
         _close(pairs)
 
 
+def test_event_deleted_by_earlier_callback_does_not_run(base: EventBase) -> None:
+    pairs = _pairs(2)
+    calls: list[int] = []
+    events: list[Event] = []
+
+    def cb(fd: int, what: int, index: int) -> None:
+        calls.append(index)
+        events[1 - index].delete()  # whoever runs first deletes the other
+
+    with _all_readable(base, pairs, events, cb):
+        base.loop(ONCE | NONBLOCK)
+        assert len(calls) == 1
+
+
 def test_event_readded_by_earlier_callback_waits_for_the_next_poll(base: EventBase) -> None:
     pairs = _pairs(2)
     calls: list[int] = []
-    events = []
+    events: list[Event] = []
 
     def cb(fd: int, what: int, index: int) -> None:
         calls.append(index)
@@ -71,27 +85,18 @@ def test_event_readded_by_earlier_callback_waits_for_the_next_poll(base: EventBa
             other.delete()
             other.add()  # libevent: removed from this round, fires on the next
 
-    try:
-        events.extend(base.event(a, READ | PERSIST, cb, i) for i, (a, _) in enumerate(pairs))
-        for ev in events:
-            ev.add()
-        for _, b in pairs:
-            b.send(b"x")
+    with _all_readable(base, pairs, events, cb):
         base.loop(ONCE | NONBLOCK)
         assert len(calls) == 1
         base.loop(ONCE | NONBLOCK)
         assert sorted(calls) == [0, 1]
-    finally:
-        for ev in events:
-            ev.delete()
-        _close(pairs)
 
 
 def test_reused_fd_number_is_not_run_on_stale_readiness(base: EventBase) -> None:
     pairs = _pairs(2)
     fresh: list[Pair] = []
     calls: list[str] = []
-    events: list[Any] = []
+    events: list[Event] = []
 
     def first(fd: int, what: int, index: int) -> None:
         calls.append(f"first{index}")
@@ -113,25 +118,17 @@ def test_reused_fd_number_is_not_run_on_stale_readiness(base: EventBase) -> None
         newcomer.add()
 
     try:
-        events.extend(base.event(a, READ | PERSIST, first, i) for i, (a, _) in enumerate(pairs))
-        events[0].add()
-        events[1].add()
-        for _, b in pairs:
-            b.send(b"x")
-        base.loop(ONCE | NONBLOCK)
-        assert calls in (["first0"], ["first1"])
+        with _all_readable(base, pairs, events, first):
+            base.loop(ONCE | NONBLOCK)
+            assert calls in (["first0"], ["first1"])
     finally:
-        for ev in events:
-            ev.delete()
-        for a, b in pairs + fresh:
-            a.close()
-            b.close()
+        _close(fresh)
 
 
 def test_event_activated_by_hand_in_the_same_batch_runs_once(base: EventBase) -> None:
     pairs = _pairs(2)
     calls: list[int] = []
-    events = []
+    events: list[Event] = []
 
     def cb(fd: int, what: int, index: int) -> None:
         calls.append(index)
@@ -142,18 +139,9 @@ def test_event_activated_by_hand_in_the_same_batch_runs_once(base: EventBase) ->
         if len(calls) == 1:
             events[1 - index].activate(READ)
 
-    try:
-        events.extend(base.event(a, READ | PERSIST, cb, i) for i, (a, _) in enumerate(pairs))
-        for ev in events:
-            ev.add()
-        for _, b in pairs:
-            b.send(b"x")
+    with _all_readable(base, pairs, events, cb):
         base.loop(ONCE | NONBLOCK)
         assert sorted(calls) == [0, 1]
-    finally:
-        for ev in events:
-            ev.delete()
-        _close(pairs)
 
 
 def test_loopbreak_mid_batch_leaves_the_rest_for_the_next_loop(base: EventBase) -> None:
@@ -166,12 +154,7 @@ def test_loopbreak_mid_batch_leaves_the_rest_for_the_next_loop(base: EventBase) 
         if len(calls) == 1:
             base.loopbreak()
 
-    events = [base.event(a, READ | PERSIST, cb, i) for i, (a, _) in enumerate(pairs)]
-    try:
-        for ev in events:
-            ev.add()
-        for _, b in pairs:
-            b.send(b"x")
+    with _all_readable(base, pairs, [], cb):
         base.loop(0)
         assert len(calls) == 1 and base.got_break()
         for _ in range(10):
@@ -179,17 +162,11 @@ def test_loopbreak_mid_batch_leaves_the_rest_for_the_next_loop(base: EventBase) 
                 break
             base.loop(ONCE | NONBLOCK)
         assert sorted(calls) == [0, 1, 2, 3]
-    finally:
-        for ev in events:
-            ev.delete()
-        _close(pairs)
 
 
 def test_direct_events_count_towards_the_active_high_water_mark(base: EventBase) -> None:
     pairs = _pairs(5)
-    events = [
-        base.event(a, READ | PERSIST, lambda fd, what, s: s.recv(10), a) for a, _ in pairs
-    ]
+    events = [base.event(a, READ | PERSIST, lambda fd, what, s: s.recv(10), a) for a, _ in pairs]
     try:
         for ev in events:
             ev.add()
@@ -206,7 +183,7 @@ def test_direct_events_count_towards_the_active_high_water_mark(base: EventBase)
 def test_event_activated_later_in_the_same_batch_runs_once(base: EventBase) -> None:
     pairs = _pairs(2)
     calls: list[int] = []
-    events = []
+    events: list[Event] = []
 
     def cb(fd: int, what: int, index: int) -> None:
         calls.append(index)
@@ -217,16 +194,7 @@ def test_event_activated_later_in_the_same_batch_runs_once(base: EventBase) -> N
         if len(calls) == 1:
             base.activate_later(events[1 - index], READ)
 
-    try:
-        events.extend(base.event(a, READ | PERSIST, cb, i) for i, (a, _) in enumerate(pairs))
-        for ev in events:
-            ev.add()
-        for _, b in pairs:
-            b.send(b"x")
+    with _all_readable(base, pairs, events, cb):
         for _ in range(3):
             base.loop(ONCE | NONBLOCK)
         assert sorted(calls) == [0, 1]
-    finally:
-        for ev in events:
-            ev.delete()
-        _close(pairs)

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -338,42 +339,43 @@ def test_signal_switchbase_newest_base_receives(
         base2.close()
 
 
-def test_signal_switchbase_adding_another_signal_moves_delivery(method: str) -> None:
+Calls = list[tuple[int, int]]
+
+
+@contextmanager
+def _both_watch_sigusr1(method: str) -> Iterator[tuple[EventBase, EventBase, Calls, Calls]]:
+    """Two bases, each with a SIGUSR1 event recording its calls; base2's is added last."""
     base1 = EventBase(EventConfig(method=method))
     base2 = EventBase(EventConfig(method=method))
     try:
-        calls1: list[tuple[int, int]] = []
-        calls2: list[tuple[int, int]] = []
+        calls1: Calls = []
+        calls2: Calls = []
         base1.signal(signal.SIGUSR1, _recorder(calls1)).add()
         base2.signal(signal.SIGUSR1, _recorder(calls2)).add()
+        yield base1, base2, calls1, calls2
+    finally:
+        base1.close()
+        base2.close()
+
+
+def test_signal_switchbase_adding_another_signal_moves_delivery(method: str) -> None:
+    with _both_watch_sigusr1(method) as (base1, base2, calls1, calls2):
         base1.signal(signal.SIGUSR2, _recorder(calls1)).add()  # base1 is the newest again
         send(signal.SIGUSR1)
         base2.loop(NONBLOCK)
         base1.loop(NONBLOCK)
         assert calls1 == [(signal.SIGUSR1, SIGNAL)]
         assert calls2 == []
-    finally:
-        base1.close()
-        base2.close()
 
 
 def test_signal_switchbase_looping_base_takes_signals_back(method: str) -> None:
-    base1 = EventBase(EventConfig(method=method))
-    base2 = EventBase(EventConfig(method=method))
-    try:
-        calls1: list[tuple[int, int]] = []
-        calls2: list[tuple[int, int]] = []
-        base1.signal(signal.SIGUSR1, _recorder(calls1)).add()
-        base2.signal(signal.SIGUSR1, _recorder(calls2)).add()
+    with _both_watch_sigusr1(method) as (base1, base2, calls1, calls2):
         base1.loop(NONBLOCK)  # the most recent loop() gets the signals
         send(signal.SIGUSR1)
         base1.loop(NONBLOCK)
         base2.loop(NONBLOCK)
         assert calls1 == [(signal.SIGUSR1, SIGNAL)]
         assert calls2 == []
-    finally:
-        base1.close()
-        base2.close()
 
 
 # --- signal_restore, signal_assert --------------------------------------------------------

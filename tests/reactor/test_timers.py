@@ -369,30 +369,11 @@ def test_update_cache_time_outside_the_loop_is_a_no_op(base: EventBase) -> None:
     assert base.gettimeofday_cached() >= before - 0.01
 
 
-def test_no_cache_time_timers_use_the_real_clock(method: str) -> None:
-    """With NO_CACHE_TIME a timer added after a slow callback counts from the real now."""
-    config = EventConfig(method=method).set_flag(BaseFlag.NO_CACHE_TIME)
-    with EventBase(config) as base:
-        added: list[tuple[float, float]] = []
+def _timer_added_after_a_slow_callback(base: EventBase) -> tuple[float, float]:
+    """Run a callback that sleeps 10 ms, then adds a 50 ms timer.
 
-        def slow(fd: int, what: int, arg: Any) -> None:
-            time.sleep(0.01)
-            ev = base.timer(noop)
-            before = time.monotonic()
-            ev.add(0.05)
-            deadline = ev.deadline
-            assert deadline is not None
-            added.append((before, deadline))
-            ev.delete()
-
-        base.event(-1, 0, slow).activate(TIMEOUT)
-        assert base.dispatch() == 1
-    before, deadline = added[0]
-    assert deadline >= before + 0.05
-
-
-def test_timers_added_from_callbacks_count_from_the_cached_time(base: EventBase) -> None:
-    """By default a timeout added in a callback counts from the iteration's cached time."""
+    Returns the monotonic time just before the add, and the timer's deadline.
+    """
     added: list[tuple[float, float]] = []
 
     def slow(fd: int, what: int, arg: Any) -> None:
@@ -407,7 +388,20 @@ def test_timers_added_from_callbacks_count_from_the_cached_time(base: EventBase)
 
     base.event(-1, 0, slow).activate(TIMEOUT)
     assert base.dispatch() == 1
-    before, deadline = added[0]
+    return added[0]
+
+
+def test_no_cache_time_timers_use_the_real_clock(method: str) -> None:
+    """With NO_CACHE_TIME a timer added after a slow callback counts from the real now."""
+    config = EventConfig(method=method).set_flag(BaseFlag.NO_CACHE_TIME)
+    with EventBase(config) as base:
+        before, deadline = _timer_added_after_a_slow_callback(base)
+    assert deadline >= before + 0.05
+
+
+def test_timers_added_from_callbacks_count_from_the_cached_time(base: EventBase) -> None:
+    """By default a timeout added in a callback counts from the iteration's cached time."""
+    before, deadline = _timer_added_after_a_slow_callback(base)
     assert deadline <= before + 0.05 - 0.009
 
 
