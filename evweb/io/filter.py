@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evweb.errors import EvwebError
+from evweb.io._layered import LayeredBufferEvent
 from evweb.io.bevflags import EOF, ERROR, READING, TIMEOUT, WRITING, BevOption, Flush
 from evweb.io.buffer import Buffer
 from evweb.io.bufferevent import BufferEvent
@@ -67,7 +68,7 @@ def pass_through(src: Buffer, dst: Buffer, dst_limit: int, mode: Flush) -> Filte
     return FilterResult.OK
 
 
-class FilterBufferEvent(BufferEvent):
+class FilterBufferEvent(LayeredBufferEvent):
     """A BufferEvent whose bytes pass through filters on their way to and from ``underlying``.
 
     Enabling, disabling and timeouts act on the underlying BufferEvent.
@@ -85,27 +86,16 @@ class FilterBufferEvent(BufferEvent):
         cleanup: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(underlying.base, BevOption(options) & ~BevOption.THREADSAFE)
-        self._underlying = underlying
         self._in_filter: Filter = input_filter or pass_through
         self._out_filter: Filter = output_filter or pass_through
         self._cleanup = cleanup
         self._got_eof = False
         self._in_busy = self._out_busy = False
         self._kick = self._base.deferred(self._run_kick)
-        underlying.set_callbacks(self._on_under_read, self._on_under_write, self._on_under_event)
+        self._sit_on(underlying)
         self.output.add_callback(self._on_output_changed)
         self.input.add_callback(self._on_input_changed)
         self._sync_underlying()
-
-    @property
-    def underlying(self) -> BufferEvent:
-        """The BufferEvent underneath (``bufferevent_get_underlying``)."""
-        return self._underlying
-
-    def fileno(self) -> int:
-        """The underlying BufferEvent's fd, or -1 when it has none."""
-        fileno = getattr(self._underlying, "fileno", None)
-        return int(fileno()) if callable(fileno) else -1
 
     # --- directions and timeouts act on the underlying -------------------------------
 
@@ -273,8 +263,8 @@ class FilterBufferEvent(BufferEvent):
             self._got_eof = True
             if self._enabled & READ:
                 self._pump_input()
-        if what & TIMEOUT:  # the underlying disabled that direction: mirror it
-            self._enabled &= ~(READ if what & READING else 0) & ~(WRITE if what & WRITING else 0)
+        if what & TIMEOUT:
+            self._mirror_timeout(what)
         if self._closed:
             return
         self._call_event(what, bev.error if what & ERROR else None)
@@ -293,11 +283,7 @@ class FilterBufferEvent(BufferEvent):
             return
         super().close()
         self._kick.cancel()
-        u = self._underlying
-        if self.options & BevOption.CLOSE_ON_FREE:
-            u.close()
-        elif u.get_callbacks()[0] == self._on_under_read:
-            u.set_callbacks()
+        self._let_go()
         cleanup, self._cleanup = self._cleanup, None
         if cleanup is not None:
             cleanup()

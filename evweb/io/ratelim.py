@@ -555,4 +555,3 @@ class RateLimitGroup:
                 self._resume(side)
         if any(self._suspended):
             self._schedule()
-

@@ -373,6 +373,10 @@ class SocketBufferEvent(BufferEvent):
         if howmuch <= 0:
             self._pause(self._writer, "_writing")
             return
+        self._send_output(howmuch)
+
+    def _send_output(self, howmuch: int) -> None:
+        """The socket is writable: send up to ``howmuch`` bytes (TLS encrypts the output first)."""
         assert self._sock is not None
         try:
             n = self.output.write_to(self._sock, howmuch)
@@ -406,11 +410,14 @@ class SocketBufferEvent(BufferEvent):
         assert self._sock is not None
         code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         self._connecting = False
-        if code:
-            self._update_io()
-            self._call_event(ERROR, OSError(code, errno.errorcode.get(code, str(code))))
-            return
         self._update_io()
+        if code:
+            self._call_event(ERROR, OSError(code, errno.errorcode.get(code, str(code))))
+        else:
+            self._connected()
+
+    def _connected(self) -> None:
+        """The TCP connect succeeded (TLS reports CONNECTED after its handshake instead)."""
         self._call_event(CONNECTED)
 
     # --- extension points (rate limits, TLS) --------------------------------------
@@ -425,7 +432,7 @@ class SocketBufferEvent(BufferEvent):
         return howmuch
 
     def _send_budget(self) -> int:
-        """Bytes the next plain socket write may send (TLS sizes its writes with _write_budget).
+        """Bytes the next socket write may send (TLS, sending no files, uses _write_budget).
 
         A file segment at the front goes out with ``os.sendfile``: its bytes
         never pass through Python, so ``max_single_write`` (a bound on what

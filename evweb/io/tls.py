@@ -40,7 +40,6 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
-import errno
 import socket
 import ssl
 from typing import Any
@@ -48,7 +47,7 @@ from typing import Any
 from evweb.errors import TLSError
 from evweb.io._tls_engine import RECORD, TLSEngine, TLSFlag, TLSState
 from evweb.io._tls_session import TLSSession
-from evweb.io.bevflags import CONNECTED, ERROR, READING, WRITING, BevOption
+from evweb.io.bevflags import CONNECTED, READING, WRITING, BevOption
 from evweb.io.buffer import Buffer
 from evweb.io.socket_bev import Address, SocketBufferEvent
 from evweb.reactor import READ, WRITE, EventBase
@@ -141,7 +140,7 @@ class TLSBufferEvent(TLSSession, SocketBufferEvent):
         if what & EV_TIMEOUT:
             self._timed_out(READ)
             return
-        budget = self._raw_read_budget()
+        budget = self._read_budget()
         if budget <= 0:
             self._pause(self._reader, "_reading")
             return
@@ -162,26 +161,17 @@ class TLSBufferEvent(TLSSession, SocketBufferEvent):
             self._tls.feed(memoryview(self._rawbuf)[:n])
         self._advance()
 
-    def _raw_read_budget(self) -> int:
-        # The watermark bounds plaintext (see the module comment): ask the
-        # budget without it, so a rate limit still applies.
-        high, self.read_high = self.read_high, 0
-        try:
-            return self._read_budget()
-        finally:
-            self.read_high = high
+    def _read_budget(self) -> int:
+        # The watermark bounds plaintext (see the module comment): a socket
+        # read is sized by the single-read cap and the rate limit alone.
+        if self._ratelim is not None:
+            return min(self.max_single_read, self._ratelim.budget(0))
+        return self.max_single_read
 
-    def _on_writable(self, fd: int, what: int, arg: Any) -> None:
-        if what & EV_TIMEOUT:
-            self._timed_out(WRITE)
-            return
-        if self._connecting:
-            self._finish_connect()
-            return
-        budget = self._write_budget()
-        if budget <= 0:
-            self._pause(self._writer, "_writing")
-            return
+    def _send_budget(self) -> int:
+        return self._write_budget()  # no sendfile: the output is plaintext to encrypt
+
+    def _send_output(self, budget: int) -> None:
         if self._tls.may_encrypt and self._enabled & WRITE:
             taken, error = self._tls.encrypt(self.output, budget)
             if error is not None:
@@ -208,14 +198,9 @@ class TLSBufferEvent(TLSSession, SocketBufferEvent):
             return
         self._note_written(n)
 
-    def _finish_connect(self) -> None:
-        assert self._sock is not None
-        code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        self._connecting = False
-        self._refresh()  # on success, the ClientHello waits in raw_out
-        if code:
-            self._call_event(ERROR, OSError(code, errno.errorcode.get(code, str(code))))
-        elif self._tls.state == TLSState.OPEN:
+    def _connected(self) -> None:
+        # the ClientHello waits in raw_out; CONNECTED comes after the handshake
+        if self._tls.state == TLSState.OPEN:
             self._call_event(CONNECTED)
 
     def _on_kick(self, arg: Any) -> None:

@@ -50,6 +50,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evweb.errors import TLSError
+from evweb.io._layered import LayeredBufferEvent
 from evweb.io._tls_engine import RECORD, TLSEngine, TLSFlag, TLSState
 from evweb.io._tls_session import TLSSession
 from evweb.io.bevflags import CONNECTED, EOF, ERROR, READING, TIMEOUT, WRITING, BevOption, Flush
@@ -61,7 +62,7 @@ __all__ = ["TLSFilterBufferEvent", "TLSFlag", "TLSState"]
 _FEED = 4 * RECORD  # ciphertext held by the engine at most; the rest waits below
 
 
-class TLSFilterBufferEvent(TLSSession):
+class TLSFilterBufferEvent(TLSSession, LayeredBufferEvent):
     """A BufferEvent speaking TLS over ``underlying``, another BufferEvent.
 
     ``state``, ``server_hostname`` and the flags mean what they mean for
@@ -82,13 +83,12 @@ class TLSFilterBufferEvent(TLSSession):
     ) -> None:
         self._tls = TLSEngine(ssl_context, state, server_hostname, underlying.output)
         super().__init__(underlying.base, BevOption(options) & ~BevOption.THREADSAFE)
-        self._underlying = underlying
         self._under_eof = False
         self._plain_sent = False  # plaintext went down since the last write callback
         self._busy: set[str] = set()  # "in", "out": the pumps running now
         self._kick = self._base.deferred(self._run_kick)
         underlying.set_watermark(READ, 0, 0)
-        underlying.set_callbacks(self._on_under_read, self._on_under_write, self._on_under_event)
+        self._sit_on(underlying)
         self.output.add_callback(self._on_output_changed)
         self.input.add_callback(self._on_input_changed)
         early_error = self._tls.begin()  # a client's hello, queued below
@@ -98,21 +98,11 @@ class TLSFilterBufferEvent(TLSSession):
         elif self._input_waits():
             self._kick.schedule()  # ciphertext that came before us (STARTTLS)
 
-    @property
-    def underlying(self) -> BufferEvent:
-        """The BufferEvent underneath (``bufferevent_get_underlying``)."""
-        return self._underlying
-
     def flush(self, what: int = READ | WRITE, mode: Flush = Flush.NORMAL) -> int:
         """Encrypt what the output holds now, then flush the underlying; its answer."""
         if what & WRITE:
             self._pump_output()
         return self._underlying.flush(what, mode)
-
-    def fileno(self) -> int:
-        """The fd underneath (``bufferevent_getfd``), or -1 when there is none (a pair)."""
-        getfd = getattr(self._underlying, "fileno", None)
-        return -1 if getfd is None else int(getfd())
 
     # --- interest: act on the underlying ----------------------------------------------
 
@@ -267,8 +257,8 @@ class TLSFilterBufferEvent(TLSSession):
         if self._closed:
             return
         tls = self._tls
-        if what & TIMEOUT:  # the underlying disabled that direction: mirror it
-            self._enabled &= ~(READ if what & READING else 0) & ~(WRITE if what & WRITING else 0)
+        if what & TIMEOUT:
+            self._mirror_timeout(what)
             self._call_event(what)
         elif tls.stopped:
             return  # the session already ended (a close_notify came first)
@@ -306,10 +296,3 @@ class TLSFilterBufferEvent(TLSSession):
         self._kick.cancel()
         super().close()
         self._let_go()
-
-    def _let_go(self) -> None:
-        under = self._underlying
-        if self.options & BevOption.CLOSE_ON_FREE:
-            under.close()
-        elif under.get_callbacks()[2] == self._on_under_event:  # still ours: hand it back
-            under.set_callbacks()

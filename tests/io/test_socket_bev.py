@@ -111,9 +111,7 @@ def test_read_low_watermark_delays_the_read_callback(
     assert sizes[-1] >= 10
 
 
-def test_eof_is_reported_as_reading_eof_and_disables_reading(
-    base: EventBase, pair: Pair
-) -> None:
+def test_eof_is_reported_as_reading_eof_and_disables_reading(base: EventBase, pair: Pair) -> None:
     b = SocketBufferEvent(base, pair[1])
     events: list[int] = []
     b.set_callbacks(event=lambda bev, what, arg: events.append(what))
@@ -139,9 +137,7 @@ def test_read_timeout_disables_reading_and_reports(base: EventBase, pair: Pair) 
     b.close()
 
 
-def test_write_to_a_closed_peer_reports_writing_error_or_eof(
-    base: EventBase, pair: Pair
-) -> None:
+def test_write_to_a_closed_peer_reports_writing_error_or_eof(base: EventBase, pair: Pair) -> None:
     a = SocketBufferEvent(base, pair[0])
     events: list[int] = []
     a.set_callbacks(event=lambda bev, what, arg: events.append(what))
@@ -183,9 +179,7 @@ def test_connect_refused_reports_error(base: EventBase) -> None:
         bev.close()
 
 
-def test_deferred_callbacks_run_after_the_current_callback(
-    base: EventBase, pair: Pair
-) -> None:
+def test_deferred_callbacks_run_after_the_current_callback(base: EventBase, pair: Pair) -> None:
     b = SocketBufferEvent(base, pair[1], BevOption.DEFER_CALLBACKS)
     order: list[str] = []
     b.set_callbacks(read=lambda bev, arg: order.append("read"))

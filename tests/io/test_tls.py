@@ -6,6 +6,7 @@ import os
 import socket
 import ssl
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -100,18 +101,38 @@ class Recorder:
         return any(what & bit for what in self.events)
 
 
+@contextmanager
+def tls_ends(
+    base: EventBase,
+    pair: Pair,
+    client_ctx: ssl.SSLContext,
+    server_ctx: ssl.SSLContext,
+    hostname: str = "localhost",
+    options: BevOption = BevOption.NONE,
+    opened: bool = False,
+) -> Iterator[tuple[TLSBufferEvent, TLSBufferEvent]]:
+    """A client on ``pair[0]`` and a server on ``pair[1]``, closed on leaving (not the sockets).
+
+    ``opened``: both start in the OPEN state instead of CONNECTING and ACCEPTING.
+    """
+    client_state = TLSState.OPEN if opened else TLSState.CONNECTING
+    server_state = TLSState.OPEN if opened else TLSState.ACCEPTING
+    with (
+        TLSBufferEvent(
+            base, pair[0], client_ctx, client_state, options, server_hostname=hostname
+        ) as client,
+        TLSBufferEvent(base, pair[1], server_ctx, server_state, options) as server,
+    ):
+        yield client, server
+
+
 @pytest.fixture
 def tls_pair(
     base: EventBase, pair: Pair, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
 ) -> Iterator[tuple[TLSBufferEvent, TLSBufferEvent]]:
     """A client and a server on a socketpair; the pair fixture closes the sockets."""
-    client = TLSBufferEvent(
-        base, pair[0], client_ctx, TLSState.CONNECTING, server_hostname="localhost"
-    )
-    server = TLSBufferEvent(base, pair[1], server_ctx, TLSState.ACCEPTING)
-    yield client, server
-    client.close()
-    server.close()
+    with tls_ends(base, pair, client_ctx, server_ctx) as ends:
+        yield ends
 
 
 def handshake(
@@ -195,12 +216,7 @@ def test_deferred_callbacks(
     base: EventBase, pair: Pair, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
 ) -> None:
     opts = BevOption.DEFER_CALLBACKS
-    with (
-        TLSBufferEvent(
-            base, pair[0], client_ctx, TLSState.CONNECTING, opts, server_hostname="localhost"
-        ) as client,
-        TLSBufferEvent(base, pair[1], server_ctx, TLSState.ACCEPTING, opts) as server,
-    ):
+    with tls_ends(base, pair, client_ctx, server_ctx, options=opts) as (client, server):
         _c, s = handshake(base, client, server)
         client.write(b"deferred")
         spin(base, lambda: s.data == b"deferred")
@@ -278,12 +294,7 @@ def _refused(base: EventBase, client: TLSBufferEvent, server: TLSBufferEvent) ->
 def test_hostname_mismatch_is_refused(
     base: EventBase, pair: Pair, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
 ) -> None:
-    with (
-        TLSBufferEvent(
-            base, pair[0], client_ctx, TLSState.CONNECTING, server_hostname="example.com"
-        ) as client,
-        TLSBufferEvent(base, pair[1], server_ctx, TLSState.ACCEPTING) as server,
-    ):
+    with tls_ends(base, pair, client_ctx, server_ctx, "example.com") as (client, server):
         _refused(base, client, server)
         err = client.error
         assert isinstance(err, ssl.SSLCertVerificationError)
@@ -293,12 +304,7 @@ def test_hostname_mismatch_is_refused(
 def test_unknown_ca_is_refused(base: EventBase, pair: Pair, server_ctx: ssl.SSLContext) -> None:
     other = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     trustme.CA().configure_trust(other)
-    with (
-        TLSBufferEvent(
-            base, pair[0], other, TLSState.CONNECTING, server_hostname="localhost"
-        ) as client,
-        TLSBufferEvent(base, pair[1], server_ctx, TLSState.ACCEPTING) as server,
-    ):
+    with tls_ends(base, pair, other, server_ctx) as (client, server):
         _refused(base, client, server)
 
 
@@ -349,12 +355,7 @@ def test_server_requires_a_client_certificate(
     server_ctx.verify_mode = ssl.CERT_REQUIRED
     ca.configure_trust(server_ctx)
     ca.issue_cert("client@example.org").configure_cert(client_ctx)
-    with (
-        TLSBufferEvent(
-            base, pair[0], client_ctx, TLSState.CONNECTING, server_hostname="localhost"
-        ) as client,
-        TLSBufferEvent(base, pair[1], server_ctx, TLSState.ACCEPTING) as server,
-    ):
+    with tls_ends(base, pair, client_ctx, server_ctx) as (client, server):
         handshake(base, client, server)
         cert = server.peer_certificate
         assert cert is not None and ("email", "client@example.org") in cert["subjectAltName"]
@@ -369,12 +370,7 @@ def test_server_refuses_a_client_without_certificate(
 ) -> None:
     server_ctx.verify_mode = ssl.CERT_REQUIRED
     ca.configure_trust(server_ctx)
-    with (
-        TLSBufferEvent(
-            base, pair[0], client_ctx, TLSState.CONNECTING, server_hostname="localhost"
-        ) as client,
-        TLSBufferEvent(base, pair[1], server_ctx, TLSState.ACCEPTING) as server,
-    ):
+    with tls_ends(base, pair, client_ctx, server_ctx) as (client, server):
         c, s = Recorder(client), Recorder(server)
         spin(base, lambda: s.events and c.saw(ERROR))
         assert s.events == [READING | ERROR] and isinstance(server.error, ssl.SSLError)
@@ -484,12 +480,7 @@ def test_reading_disabled_keeps_data_until_enabled(
 def test_open_state_handshakes_implicitly_without_connected(
     base: EventBase, pair: Pair, server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
 ) -> None:
-    with (
-        TLSBufferEvent(
-            base, pair[0], client_ctx, TLSState.OPEN, server_hostname="localhost"
-        ) as client,
-        TLSBufferEvent(base, pair[1], server_ctx, TLSState.OPEN) as server,
-    ):
+    with tls_ends(base, pair, client_ctx, server_ctx, opened=True) as (client, server):
         assert not client.ssl_object.server_side and server.ssl_object.server_side
         c, s = Recorder(client), Recorder(server)
         client.write(b"hello")
