@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -309,13 +308,7 @@ class ReplyWriter:
         if self.tls or not self.lingering or not isinstance(bev, SocketBufferEvent):
             self.close()
             return
-        sock = bev.socket
-        if sock is None:
-            self.close()
-            return
-        try:
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
+        if not bev.shutdown_write():
             self.close()
             return
         linger = self.server.config.linger_time

@@ -95,6 +95,20 @@ class SocketBufferEvent(BufferEvent):
         """The socket, or None before :meth:`connect` created one."""
         return self._sock
 
+    def shutdown_write(self) -> bool:
+        """Half-close: send FIN after what was already sent, keep reading (``shutdown(SHUT_WR)``).
+
+        Call it once the output has drained. False when there is no socket or
+        the kernel refused (the peer is gone already).
+        """
+        if self._sock is None:
+            return False
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return False
+        return True
+
     def fileno(self) -> int:
         """The socket's fd, or -1 (``bufferevent_getfd``)."""
         return self._sock.fileno() if self._sock is not None else -1

@@ -231,3 +231,28 @@ def test_refused_connect_is_error_even_with_reading_enabled(base: EventBase) -> 
         spin(base, lambda: events)
         assert events == [ERROR]
         bev.close()
+
+
+def test_shutdown_write_half_closes_and_keeps_reading(base: EventBase) -> None:
+    """shutdown_write() sends FIN after the data; the peer's bytes still arrive."""
+    a, b = socket.socketpair()
+    bev = SocketBufferEvent(base, a, BevOption.CLOSE_ON_FREE)
+    try:
+        bev.enable(READ)
+        bev.write(b"last words")
+        assert bev.shutdown_write()
+        b.settimeout(5)
+        got = b""
+        while True:
+            chunk = b.recv(100)
+            if not chunk:
+                break
+            got += chunk
+        assert got == b"last words"
+        b.sendall(b"still heard")
+        base.loop(ONCE)
+        assert bev.read() == b"still heard"
+    finally:
+        bev.close()
+        b.close()
+    assert not SocketBufferEvent(base).shutdown_write()  # no socket yet
