@@ -21,12 +21,19 @@ The web-framework layer (:class:`App`, :mod:`evweb.http.routing`,
 through its ``router`` hook. :mod:`evweb.http.uri` is the URI toolkit
 (:class:`URI`, :func:`uriencode`, :func:`uridecode`, :func:`parse_query_str`,
 :func:`htmlescape`).
+
+The client side: :class:`HTTPConnection` (libevent's evhttp_connection: one
+server, a queue, keep-alive, retries) and :class:`Client` on top (URLs, a
+connection pool, redirects, proxies); both return a :class:`ResponseFuture`.
 """
 
 from __future__ import annotations
 
 from evweb.http.app import App
+from evweb.http.client import Client
+from evweb.http.client_config import Limits, Timeouts
 from evweb.http.config import ServerConfig
+from evweb.http.connection import ConnectionState, HTTPConnection
 from evweb.http.events import (
     CLOSED,
     KNOWN_METHODS,
@@ -39,6 +46,7 @@ from evweb.http.events import (
     ResponseHead,
     Sentinel,
 )
+from evweb.http.exchange import ClientRequest, ClientResponse, ResponseFuture
 from evweb.http.headers import Headers, check_field
 from evweb.http.multidict import MultiDict
 from evweb.http.reader import RequestReader, ResponseReader
@@ -69,6 +77,14 @@ from evweb.http.writer import (
 )
 
 __all__ = [
+    "Client",
+    "ClientRequest",
+    "ClientResponse",
+    "ConnectionState",
+    "HTTPConnection",
+    "Limits",
+    "ResponseFuture",
+    "Timeouts",
     "App",
     "FileResponse",
     "HTMLResponse",

@@ -16,10 +16,10 @@ replacing its socket mid-connect. Instead each attempt is a plain
 non-blocking socket watched by our own one-shot WRITE event; the winner is
 handed over with the public ``setfd`` (the BufferEvent then owns it:
 CLOSE_ON_FREE is set, as ``connect`` does for a socket it creates) and
-CONNECTED is reported through ``BufferEvent._call_event``, so the user's
-event callback runs exactly as after ``connect`` (deferred when the
-BufferEvent defers). That protected method is used deliberately: this
-module belongs to ``evweb.io``.
+CONNECTED is reported through ``SocketBufferEvent._connected``, so the
+user's event callback runs exactly as after ``connect`` (deferred when the
+BufferEvent defers; after the handshake for TLS). That protected method is
+used deliberately: this module belongs to ``evweb.io``.
 
 Failures are reported as libevent does: resolution failing gives ERROR with
 the :class:`socket.gaierror` in ``bev.error`` and its EAI code in
@@ -42,7 +42,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evweb.errors import ConfigError, EventStateError, EvwebTimeoutError
-from evweb.io.bevflags import CONNECTED, ERROR, TIMEOUT, WRITING, BevOption
+from evweb.io.bevflags import ERROR, TIMEOUT, WRITING, BevOption
 from evweb.io.resolve import (
     FAMILIES,
     Addresses,
@@ -66,11 +66,19 @@ It raises :class:`OSError` when the connect fails at once. Tests inject one.
 _IN_PROGRESS = {0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR}
 
 
-def start_connect(family: int, sockaddr: SockAddr) -> socket.socket:
-    """The default :data:`Connector`: a new TCP socket, non-blocking, connecting."""
+def start_connect(
+    family: int, sockaddr: SockAddr, local_address: SockAddr | None = None
+) -> socket.socket:
+    """The default :data:`Connector`: a new TCP socket, non-blocking, connecting.
+
+    With ``local_address`` the socket is bound to it first (libevent's
+    ``evhttp_connection_set_local_address``); its family must match.
+    """
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
+        if local_address is not None:
+            sock.bind(local_address)
         code = sock.connect_ex(sockaddr)
     except BaseException:
         sock.close()
@@ -233,7 +241,7 @@ class HostnameConnect:
         self.error = None
         bev.options |= BevOption.CLOSE_ON_FREE  # the socket is ours, as with connect()
         bev.setfd(winner.sock)
-        bev._call_event(CONNECTED)
+        bev._connected()  # CONNECTED now, or (TLS) once the handshake is done
 
     def _fail(self, what: int, error: BaseException) -> None:
         bev = self._bev
