@@ -7,7 +7,9 @@ Subcommands arrive with the layers they drive:
   serves ``APP``: an App, a ``handler(request)``, or a factory called with no
   arguments that returns either (a class counts as a factory). A target that
   is none of these is exit status 2 with a one-line reason;
-* ``static DIR`` serves a directory with :class:`evweb.http.static.StaticFiles`.
+* ``static DIR`` serves a directory with :class:`evweb.http.static.StaticFiles`;
+* ``fetch URL`` makes one HTTP request, curl's way (:mod:`evweb._fetch`, which
+  lists its exit statuses).
 
 Both servers print ``Serving on URL`` on stdout (flushed) once they listen,
 log requests to stderr, and exit 0 after a graceful stop on SIGTERM/SIGINT;
@@ -25,7 +27,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from evweb import __version__
+from evweb import __version__, _fetch
 from evweb.errors import EvwebError
 from evweb.reactor import EventBase, EventConfig, Feature, supported_methods
 
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_serve(commands)
     _add_static(commands)
+    _fetch.add_parser(commands)
     return parser
 
 
@@ -157,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(parser, args)
         if args.command == "static":
             return _static(args)
+        if args.command == "fetch":
+            return _fetch.run(args)
     except TargetError as exc:
         print(f"evweb: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -38,9 +38,32 @@
     │                                         .detail, .headers); not a bug: no traceback
     ├── InvalidURIError (also ValueError)     a URI, URI component or query string is
     │                                         malformed (.text: the offending text)
+    ├── HTTPClientError                       an HTTP client request failed (.request)
+    │   ├── ConnectError (ConnectionError)    no connection to the server (.address)
+    │   │   ├── ConnectTimeoutError           ... within the connect timeout (TimeoutError)
+    │   │   ├── ProxyError                    the proxy refused the CONNECT tunnel (.status)
+    │   │   └── CertificateError              the server's certificate failed verification
+    │   ├── ServerDisconnectedError           the server closed before the response ended
+    │   │   (ConnectionError)
+    │   ├── ReadTimeoutError (TimeoutError)   the response stopped arriving
+    │   ├── WriteTimeoutError (TimeoutError)  the request could not be sent in time
+    │   ├── PoolTimeoutError (TimeoutError)   no pooled connection came free in time
+    │   ├── RequestCancelledError             cancel() ended the request
+    │   ├── TooManyRedirectsError             a redirect chain was longer than allowed
+    │   └── HTTPStatusError                   raise_for_status() on a 4xx/5xx (.response)
+    ├── DNSError                              a DNS name or value was refused (evweb.dns)
+    │   ├── DNSNameError (also ValueError)    a domain name in text is invalid (.name)
+    │   ├── DNSValueError (also ValueError)   a value cannot be encoded or is unknown
+    │   │                                     (a field out of range, a bad address, ...)
+    │   └── DNSLookupError                    a lookup failed (.name, .code: a DNSErrorCode,
+    │       │                                 libevent's DNS_ERR_*; .rcode when a server
+    │       │                                 answered)
+    │       └── DNSTimeoutError               no answer in time (also TimeoutError)
     └── ProtocolError                         a peer broke a wire protocol
         │                                     (.status: HTTP status to answer;
         │                                      .rcode: DNS rcode to answer)
+        ├── DNSFormatError (also DNSError)    a DNS message broke RFC 1035 (rcode 1, FORMERR;
+        │                                     .offset; .id and .flags when the header was read)
         └── HTTPProtocolError                 an HTTP message broke RFC 9110/9112 (.status, .value)
             ├── BadRequestError               400: syntax, framing or smuggling ambiguity
             ├── MethodNotAllowedError         405: a known method this server refuses (.allowed)
@@ -64,6 +87,8 @@ evweb catch what they expect.
 """
 
 from __future__ import annotations
+
+import enum
 
 
 class EvwebError(Exception):
@@ -339,3 +364,182 @@ class InvalidURIError(EvwebError, ValueError):
         more = "..." if len(text) > 100 else ""
         super().__init__(f"invalid URI {text[:100]!r}{more}: {reason}")
         self.text = text
+
+
+class HTTPClientError(EvwebError):
+    """An HTTP client request failed; ``request`` is the request that failed (when known).
+
+    Protocol violations in a response are :class:`InvalidResponseError` (and
+    :class:`ContentTooLargeError` for a body over the limit), not subclasses
+    of this class: they name the rule the server broke.
+    """
+
+    request: object | None = None
+
+
+class ConnectError(HTTPClientError, ConnectionError):
+    """No connection could be made; ``address`` is where (``host:port`` or a socket path).
+
+    The underlying :class:`OSError`, :class:`socket.gaierror` or
+    :class:`ssl.SSLError` is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, address: str = "") -> None:
+        super().__init__(message)
+        self.address = address
+
+
+class ConnectTimeoutError(ConnectError, EvwebTimeoutError):
+    """The connection (TCP, proxy tunnel and TLS handshake) did not complete in time."""
+
+
+class ProxyError(ConnectError):
+    """The proxy answered the ``CONNECT`` with a non-2xx ``status`` (0: no valid answer)."""
+
+    def __init__(self, message: str, address: str = "", status: int = 0) -> None:
+        super().__init__(message, address)
+        self.status = status
+
+
+class CertificateError(ConnectError):
+    """The server's certificate or host name failed verification (the ssl error is the cause)."""
+
+
+class ServerDisconnectedError(HTTPClientError, ConnectionError):
+    """The server closed the connection before the response was complete (``EVREQ_HTTP_EOF``)."""
+
+
+class ReadTimeoutError(HTTPClientError, EvwebTimeoutError):
+    """No response byte arrived within the read timeout."""
+
+
+class WriteTimeoutError(HTTPClientError, EvwebTimeoutError):
+    """The request could not be written within the write timeout."""
+
+
+class PoolTimeoutError(HTTPClientError, EvwebTimeoutError):
+    """Every connection the pool may open was busy for the whole pool timeout."""
+
+
+class RequestCancelledError(HTTPClientError):
+    """The request was cancelled before its response ended."""
+
+
+class TooManyRedirectsError(HTTPClientError):
+    """More redirects than ``max_redirects``; ``response`` is the last redirect received."""
+
+    def __init__(self, message: str, response: object) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+class HTTPStatusError(HTTPClientError):
+    """``raise_for_status()`` met a 4xx or 5xx: ``response`` and ``status`` say which."""
+
+    def __init__(self, message: str, response: object, status: int) -> None:
+        super().__init__(message)
+        self.response = response
+        self.status = status
+
+
+class DNSError(EvwebError):
+    """Base of the errors of :mod:`evweb.dns` (the wire format's is :class:`DNSFormatError`)."""
+
+
+class DNSNameError(DNSError, ValueError):
+    """A domain name given in text is invalid; ``name`` is the text refused.
+
+    The message names the rule: an empty label, a label over 63 bytes, a name
+    over 255 bytes, a bad escape, a character a host name cannot hold.
+    """
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"invalid DNS name {name[:300]!r}: {reason}")
+        self.name = name
+
+
+class DNSValueError(DNSError, ValueError):
+    """A value cannot go into a DNS message, or a mnemonic is unknown; the message names it."""
+
+
+class DNSFormatError(ProtocolError, DNSError):
+    """A DNS message broke the wire format (RFC 1035, 2181, 6891); a server answers FORMERR.
+
+    ``offset`` is where in the message the rule broke. ``id`` and ``flags``
+    are the header's when it was readable (None otherwise), so a server can
+    answer a malformed query and a resolver can see the TC bit of a reply
+    cut short.
+    """
+
+    rcode: int | None = 1
+
+    def __init__(
+        self, reason: str, offset: int, id: int | None = None, flags: int | None = None
+    ) -> None:
+        super().__init__(f"{reason} (at offset {offset})")
+        self.reason = reason
+        self.offset = offset
+        self.id = id
+        self.flags = flags
+
+    @property
+    def opcode(self) -> int | None:
+        """The header's opcode, when the flags were readable."""
+        return None if self.flags is None else (self.flags >> 11) & 0xF
+
+
+class DNSErrorCode(enum.IntEnum):
+    """Why a lookup failed: libevent's ``DNS_ERR_*`` numbers (``NONE`` is success)."""
+
+    NONE = 0
+    FORMAT = 1
+    SERVERFAILED = 2
+    NOTEXIST = 3
+    NOTIMPL = 4
+    REFUSED = 5
+    TRUNCATED = 65
+    UNKNOWN = 66
+    TIMEOUT = 67
+    SHUTDOWN = 68
+    CANCEL = 69
+    NODATA = 70
+
+    @property
+    def description(self) -> str:
+        """libevent's ``evdns_err_to_string`` text for the code."""
+        return _DNS_ERROR_TEXT[self]
+
+
+_DNS_ERROR_TEXT = {
+    DNSErrorCode.NONE: "no error",
+    DNSErrorCode.FORMAT: "misformatted query",
+    DNSErrorCode.SERVERFAILED: "server failed",
+    DNSErrorCode.NOTEXIST: "name does not exist",
+    DNSErrorCode.NOTIMPL: "query not implemented",
+    DNSErrorCode.REFUSED: "refused",
+    DNSErrorCode.TRUNCATED: "reply truncated or ill-formed",
+    DNSErrorCode.UNKNOWN: "unknown",
+    DNSErrorCode.TIMEOUT: "request timed out",
+    DNSErrorCode.SHUTDOWN: "dns subsystem shut down",
+    DNSErrorCode.CANCEL: "dns request canceled",
+    DNSErrorCode.NODATA: "no records in the reply",
+}
+
+
+class DNSLookupError(DNSError):
+    """A lookup did not give an answer: ``name`` (as asked), ``code`` and ``rcode``.
+
+    ``code`` is a :class:`DNSErrorCode` (libevent's ``DNS_ERR_*`` number);
+    ``rcode`` is the rcode of the reply that decided the outcome, or None
+    when no server answered (a timeout, a cancel, a shutdown).
+    """
+
+    def __init__(self, name: str, code: int, rcode: int | None = None) -> None:
+        self.name = name
+        self.code = DNSErrorCode(code)
+        self.rcode = rcode
+        super().__init__(f"{name!r}: {self.code.description} ({self.code.name})")
+
+
+class DNSTimeoutError(DNSLookupError, EvwebTimeoutError):
+    """No server answered the lookup within its attempts (code ``TIMEOUT``)."""

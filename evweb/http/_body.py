@@ -62,9 +62,15 @@ def find_bare_lf(buf: bytearray, start: int) -> int:
 
 
 class BodyDecoder:
-    """Common state of the decoders: whether the body has ended, how much came."""
+    """Common state of the decoders: whether the body has ended, how much came.
+
+    A decoder with ``direct`` set takes body bytes as they were received
+    (:meth:`next_direct`), without their passing through the reader's buffer.
+    """
 
     __slots__ = ("done", "received")
+
+    direct = False
 
     def __init__(self) -> None:
         self.done = False
@@ -78,11 +84,21 @@ class BodyDecoder:
         """Where in the body we are, for error messages."""
         return f"{self.received} bytes received"
 
+    def next_direct(self, data: bytes, buf: bytearray, eof: bool) -> BodyEvent:
+        """Like :meth:`next_event` for ``data`` received while ``buf`` was empty.
+
+        What ``data`` holds beyond the body is left in ``buf``.
+        """
+        buf += data
+        return self.next_event(buf, eof)
+
 
 class LengthDecoder(BodyDecoder):
     """A body of exactly ``length`` bytes (more than zero)."""
 
     __slots__ = ("remaining",)
+
+    direct = True
 
     def __init__(self, length: int) -> None:
         super().__init__()
@@ -101,6 +117,21 @@ class LengthDecoder(BodyDecoder):
         self.received += len(data)
         return Data(data)
 
+    def next_direct(self, data: bytes, buf: bytearray, eof: bool) -> BodyEvent:
+        """The body's part of ``data`` as it is (no copy when it is all body)."""
+        remaining = self.remaining
+        n = len(data)
+        if not remaining or not n:
+            return super().next_direct(data, buf, eof)
+        if n > remaining:
+            with memoryview(data) as view:
+                buf += view[remaining:]
+            data = data[:remaining]
+            n = remaining
+        self.remaining = remaining - n
+        self.received += n
+        return Data(data)
+
     def describe(self) -> str:
         """How many bytes are missing."""
         return f"{self.remaining} of {self.received + self.remaining} bytes missing"
@@ -111,9 +142,21 @@ class UntilCloseDecoder(BodyDecoder):
 
     __slots__ = ("limit",)
 
+    direct = True
+
     def __init__(self, limit: int | None) -> None:
         super().__init__()
         self.limit = limit
+
+    def next_direct(self, data: bytes, buf: bytearray, eof: bool) -> BodyEvent:
+        """``data`` as it is."""
+        if not data:
+            return self.next_event(buf, eof)
+        received = self.received + len(data)
+        if self.limit is not None and received > self.limit:
+            raise ContentTooLargeError(f"body larger than the limit of {self.limit} bytes")
+        self.received = received
+        return Data(data)
 
     def next_event(self, buf: bytearray, eof: bool) -> BodyEvent:
         """Whatever arrived, then EndOfMessage at EOF."""

@@ -30,7 +30,7 @@ from evweb.errors import (
     HTTPProtocolError,
     ProxyError,
 )
-from evweb.http.events import NEED_DATA, PAUSED, ResponseHead
+from evweb.http.events import NEED_DATA, PAUSED, EndOfMessage, ResponseHead
 from evweb.http.headers import Headers
 from evweb.http.reader import ResponseReader
 from evweb.http.writer import request_head
@@ -112,6 +112,7 @@ class Dial:
         tls_now = target.ssl_context is not None and target.proxy is None
         self._bev: SocketBufferEvent = self._new_bev(None, tls_now)
         self._tls_pending = target.ssl_context is not None and target.proxy is not None
+        self._tunnel_up = False  # the proxy answered 2xx: what connects now is the origin
         self.peer: SockAddr | str | None = None
         """The address the TCP connection reached (the proxy's, with a proxy)."""
 
@@ -164,7 +165,7 @@ class Dial:
         if what & CONNECTED:
             if self.peer is None:
                 self.peer = _peer_of(self._bev)
-            if self._target.proxy is not None and self._reader is None:
+            if self._target.proxy is not None and self._reader is None and not self._tunnel_up:
                 self._send_connect()
             else:
                 self._succeed()
@@ -173,7 +174,12 @@ class Dial:
             self._on_timeout(-1, 0, None)
             return
         error = bev.error
-        if what & ERROR and error is not None:
+        if self._reader is not None:  # the proxy went away without answering the CONNECT
+            proxy = self._proxy_address()
+            detail = f": {error}" if error is not None else ""
+            message = f"proxy {proxy} closed before answering CONNECT {target_of(self)}{detail}"
+            self._fail(ProxyError(message, proxy), error)
+        elif what & ERROR and error is not None:
             self._fail(self._describe(error), error)
         else:
             self._fail(
@@ -220,11 +226,13 @@ class Dial:
                 None,
             )
             return
-        assert reader.next_event() is PAUSED
+        end = reader.next_event()  # the empty body of a 2xx to CONNECT, then the pause
+        assert isinstance(end, EndOfMessage) and reader.next_event() is PAUSED
         self._tunnel_open(reader.trailing_data())
 
     def _tunnel_open(self, early: bytes) -> None:
         self._reader = None
+        self._tunnel_up = True
         if not self._tls_pending:
             if early:
                 self._bev.input.add(early)  # the origin spoke first: keep its bytes

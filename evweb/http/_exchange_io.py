@@ -25,6 +25,7 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from evweb.errors import (
@@ -51,6 +52,9 @@ MAX_INTERIM = 32
 UPLOAD_LOW = 64 * 1024
 """A streamed body is read on when the output holds less than this."""
 _WHOLE_WRITE = 64 * 1024  # bodies up to this size leave in the head's send
+_BUSY, _IDLE, _UPLOAD = 0, 1, 2  # which timeouts the BufferEvent has
+_RESTART_AFTER = 1.0  # idle this long (s): restart the read timeout for the next request
+_monotonic = time.monotonic
 
 
 class ExchangeIO:
@@ -69,6 +73,9 @@ class ExchangeIO:
         self._job: Job | None = None
         self._reader: ResponseReader | None = None
         self._expect_timer = self.base.timer(self._on_expect_timeout)
+        self._timeout_mode = _BUSY
+        self.idle_since = 0.0
+        """When the connection last became idle (``time.monotonic()``)."""
 
     # -- hooks for HTTPConnection -------------------------------------------------------
 
@@ -91,13 +98,36 @@ class ExchangeIO:
         if type(bev) is SocketBufferEvent:
             bev.set_data_sink(self._on_data)
         bev.set_watermark(WRITE, UPLOAD_LOW)
+        self._set_timeout_mode(_BUSY)
         self._idle()
         bev.enable(READ | WRITE)
 
     def _idle(self) -> None:
-        """Nothing in flight: only watch for the server closing (or the idle timeout)."""
-        assert self._bev is not None
-        self._bev.set_timeouts(self.idle_timeout, None)
+        """Nothing in flight: watch for the server closing, and for the idle timeout.
+
+        Without an idle timeout the read timeout keeps running: a connection
+        idle for that long is closed. Not touching the timeouts between
+        back-to-back requests saves two timer updates per request.
+        """
+        self.idle_since = _monotonic()
+        if self.idle_timeout is not None:
+            self._set_timeout_mode(_IDLE)
+
+    def _set_timeout_mode(self, mode: int) -> None:
+        """(Re)start the BufferEvent's timeouts for a phase: busy, idle or uploading."""
+        bev = self._bev
+        assert bev is not None
+        self._timeout_mode = mode
+        if mode == _BUSY:
+            bev.set_timeouts(self.timeouts.read, self.timeouts.write)
+        elif mode == _IDLE:
+            bev.set_timeouts(self.idle_timeout, None)
+        else:  # a server may wait for the whole body before it answers
+            bev.set_timeouts(None, self.timeouts.write)
+
+    def _busy(self) -> None:
+        if self._timeout_mode != _BUSY or _monotonic() - self.idle_since > _RESTART_AFTER:
+            self._set_timeout_mode(_BUSY)
 
     def _drop_connection(self) -> None:
         """Close the socket (the exchange in flight, if any, must be settled already)."""
@@ -130,15 +160,15 @@ class ExchangeIO:
         if held:
             job.body_held = True
             self._expect_timer.add(request.expect_timeout)
-            bev.set_timeouts(self.timeouts.read, self.timeouts.write)
+            self._busy()
             bev.write(job.head)
         elif isinstance(body, StreamBody):
-            bev.set_timeouts(None, self.timeouts.write)
+            self._set_timeout_mode(_UPLOAD)
             bev.write(job.head)
             self._pump_upload(job)
         else:
             job.upload_done = True
-            bev.set_timeouts(self.timeouts.read, self.timeouts.write)
+            self._busy()
             if len(body) <= _WHOLE_WRITE:
                 bev.write(job.head + body if body else job.head)
             else:
@@ -151,8 +181,7 @@ class ExchangeIO:
         self._expect_timer.delete()
         body = job.body
         if isinstance(body, StreamBody):
-            assert self._bev is not None
-            self._bev.set_timeouts(None, self.timeouts.write)
+            self._set_timeout_mode(_UPLOAD)
             self._pump_upload(job)
         else:
             job.upload_done = True
@@ -187,7 +216,7 @@ class ExchangeIO:
                 if job.chunked:
                     bev.write(LAST_CHUNK)
                 if job.response is None:
-                    bev.set_timeouts(self.timeouts.read, self.timeouts.write)
+                    self._set_timeout_mode(_BUSY)
                 return
             bev.write(chunk(piece) if job.chunked else piece)
 
@@ -213,13 +242,14 @@ class ExchangeIO:
         self._reader.feed(data)
         self._process(job)
 
-    def _process(self, job: Job) -> None:
+    def _process(self, job: Job, at_eof: bool = False) -> None:
         reader = self._reader
         while self._job is job and reader is not None:
             try:
                 event = reader.next_event()
             except HTTPProtocolError as exc:
-                self._fail(job, exc)
+                # at EOF the reader only objects to a message cut short: a disconnect
+                self._fail(job, self._disconnected(job, exc) if at_eof else exc)
                 return
             kind = type(event)
             if kind is Data:
@@ -249,11 +279,18 @@ class ExchangeIO:
             self._expect_timer.delete()
             response.keep_alive = False
             _close_body(job)
-            assert self._bev is not None
-            self._bev.set_timeouts(self.timeouts.read, self.timeouts.write)
+            if self._timeout_mode != _BUSY:
+                self._set_timeout_mode(_BUSY)
         on_head = job.request.on_head
-        if on_head is not None and on_head(response) is False and self._job is job:
-            job.future.cancel()
+        if on_head is not None:
+            try:
+                wanted = on_head(response)
+            except Exception as exc:  # the caller's bug ends its request, not the loop
+                if self._job is job:
+                    self._fail(job, exc)
+                return
+            if wanted is False and self._job is job:
+                job.future.cancel()
 
     def _on_interim(self, job: Job, head: ResponseHead) -> None:
         job.interim += 1
@@ -272,7 +309,11 @@ class ExchangeIO:
             job.parts.append(data)
         else:
             assert job.response is not None
-            on_chunk(job.response, data)
+            try:
+                on_chunk(job.response, data)
+            except Exception as exc:  # the caller's bug ends its request, not the loop
+                if self._job is job:
+                    self._fail(job, exc)
 
     def _complete(self, job: Job, trailers: Any, keep_alive: bool = True) -> None:
         response = job.response
@@ -287,7 +328,15 @@ class ExchangeIO:
             keep_alive
             and response.keep_alive
             and not job.request.headers.has_token("connection", "close")
+            and not (job.request.method == "CONNECT" and response.status < 300)  # now a tunnel
+            and _request_persists(job.request)
         )
+        if keep_alive and self._reader is not None and self._reader.buffered:
+            # bytes after the response that nobody asked for: reading them as the next
+            # request's response would desynchronise the connection (libevent resets it)
+            log.info("%s sent bytes after its response; closing", self.target.address)
+            keep_alive = False
+        response.keep_alive = keep_alive  # what happens to the connection, all said
         self._job = None
         self._expect_timer.delete()
         self._exchange_ended(keep_alive)
@@ -305,11 +354,11 @@ class ExchangeIO:
             and isinstance(error, ServerDisconnectedError)
         )
         _close_body(job)
-        self._drop_connection()
-        if retry:
+        if retry:  # queued before the close, so the pool sees a request still pending
             log.debug("%s: stale connection, sending %r again", self.target.address, job.request)
             self._retry_later(job)
-        else:
+        self._drop_connection()
+        if not retry:
             job.future._set_error(error)
         self._exchange_ended(False)
 
@@ -338,15 +387,21 @@ class ExchangeIO:
         if reader is not None:
             if bev.error is not None:
                 _read_leftover(bev, reader)
+                self._process(job)  # a protocol error in what arrived is still the server's
+                if self._job is not job:
+                    return
             reader.feed_eof()
-            self._process(job)  # a body that ends with the connection ends here
+            self._process(job, at_eof=True)  # a body that ends with the connection ends here
         if self._job is job:
-            cause = bev.error
-            detail = f" ({cause})" if cause is not None else ""
-            where = "in the middle of the response" if job.got_bytes else "before responding"
-            error = ServerDisconnectedError(f"{self.target.address} closed {where}{detail}")
-            error.__cause__ = cause
-            self._fail(job, error)
+            self._fail(job, self._disconnected(job, bev.error))
+
+    def _disconnected(self, job: Job, cause: BaseException | None) -> ServerDisconnectedError:
+        """The error for a server that closed before the response ended (``cause``: why)."""
+        detail = f" ({cause})" if cause is not None else ""
+        where = "in the middle of the response" if job.got_bytes else "before responding"
+        error = ServerDisconnectedError(f"{self.target.address} closed {where}{detail}")
+        error.__cause__ = cause
+        return error
 
 
 def _read_leftover(bev: BufferEvent, reader: ResponseReader) -> None:
@@ -362,6 +417,15 @@ def _read_leftover(bev: BufferEvent, reader: ResponseReader) -> None:
         if not data:
             return
         reader.feed(data)
+
+
+def _request_persists(request: Any) -> bool:
+    """Whether ``request`` allows the connection to persist after its response.
+
+    An HTTP/1.0 request does only with ``Connection: keep-alive`` (RFC 9112 §9.3);
+    without it the server closes after responding, whatever its response says.
+    """
+    return bool(request.version >= (1, 1) or request.headers.has_token("connection", "keep-alive"))
 
 
 def _close_body(job: Job) -> None:

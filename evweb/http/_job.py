@@ -75,17 +75,18 @@ def frame(request: ClientRequest) -> tuple[bytes | StreamBody, bool, bytes]:
     body = prepare(request.body, declared)
     chunked = headers.has_token("transfer-encoding", "chunked")
     if declared is None and not chunked:
-        headers = headers.copy()
         if isinstance(body, StreamBody) and body.length is None:
             if request.version < (1, 1):
                 raise ConfigError(
                     f"a body of unknown length cannot be sent over HTTP/1.0: {request!r}"
                 )
+            headers = headers.copy()
             headers.add("Transfer-Encoding", "chunked")
             chunked = True
         else:
             length = body.length if isinstance(body, StreamBody) else len(body)
             if length or request.method in _LENGTH_ALWAYS:
+                headers = headers.copy()
                 headers.add("Content-Length", str(length))
     elif declared is not None and not isinstance(body, StreamBody) and declared != len(body):
         raise ConfigError(f"Content-Length {declared} but the body holds {len(body)} bytes")

@@ -8,17 +8,21 @@ while the limits allow, else waits, oldest first, for up to
 ``Timeouts.pool`` seconds. When the total limit is reached and another
 origin holds idle connections, the oldest of those is closed to make room.
 
-A connection leaves the pool when it closes: the server or the keep-alive
-expiry closed it while idle, a response ended it, a connect failed.
+A connection leaves the pool when it closes: the server closed it while
+idle, a response ended it, a connect failed, or it sat idle longer than
+``Limits.keepalive_expiry``. Expiry is checked when a connection is taken
+and by a sweep that runs only while connections are idle, so back-to-back
+requests touch no timer for it.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from evweb.errors import PoolTimeoutError
+from evweb.errors import PoolTimeoutError, RequestCancelledError
 from evweb.http.client_config import Limits, Timeouts
 from evweb.http.connection import ConnectionState, HTTPConnection
 from evweb.reactor import EventBase
@@ -52,6 +56,7 @@ class Pool:
         self._idle: dict[Origin, list[HTTPConnection]] = {}
         self._waiters: deque[_Waiter] = deque()
         self._total = 0
+        self._sweeper = base.timer(self._sweep)
 
     @property
     def total(self) -> int:
@@ -85,23 +90,29 @@ class Pool:
             waiter.timer.delete()
 
     def close(self) -> None:
-        """Close every connection; waiters are dropped without a call."""
+        """Close every connection; waiters are told with a RequestCancelledError."""
         for waiter in list(self._waiters):
             self.forget(waiter)
+            _, host, port = waiter.origin
+            error = RequestCancelledError(f"the client closed while waiting for {host}:{port}")
+            waiter.grant(None, error)
         for conns in list(self._conns.values()):
             for conn in list(conns):
                 conn.close()
         self._conns.clear()
         self._idle.clear()
         self._total = 0
+        self._sweeper.delete()
 
     # -- taking and returning ------------------------------------------------------------
 
     def _take(self, origin: Origin) -> HTTPConnection | None:
         idle = self._idle.get(origin)
+        expiry = self.limits.keepalive_expiry
         while idle:
             conn = idle.pop()
-            if conn.state is ConnectionState.IDLE and conn.pending == 0:
+            fresh = expiry is None or time.monotonic() - conn.idle_since < expiry
+            if fresh and conn.state is ConnectionState.IDLE and conn.pending == 0:
                 return conn
             self._discard(conn, serve=False)
         limits = self.limits
@@ -139,7 +150,25 @@ class Pool:
         idle = self._idle.setdefault(origin, [])
         if conn not in idle and conn in self._conns.get(origin, ()):
             idle.append(conn)
+            expiry = self.limits.keepalive_expiry
+            if expiry is not None and not self._sweeper.pending():
+                self._sweeper.add(expiry)
         self._serve_waiters()
+
+    def _sweep(self, fd: int, what: int, arg: Any) -> None:
+        """Close connections idle for longer than the keep-alive expiry; rerun while any idle."""
+        expiry = self.limits.keepalive_expiry
+        assert expiry is not None
+        now = time.monotonic()
+        oldest = now
+        for idle in list(self._idle.values()):
+            for conn in list(idle):
+                if now - conn.idle_since >= expiry:
+                    self._discard(conn, serve=False)
+                else:
+                    oldest = min(oldest, conn.idle_since)
+        if self.idle_count():
+            self._sweeper.add(max(oldest + expiry - now, 0.01))
 
     def _on_close(self, origin: Origin, conn: HTTPConnection) -> None:
         if conn.pending == 0:  # a request being resent keeps its connection

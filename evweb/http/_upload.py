@@ -81,7 +81,7 @@ def file_length(source: Any) -> int | None:
     if not stat.S_ISREG(st.st_mode):
         return None
     try:
-        pos = source.tell()
+        pos = int(source.tell())
     except (AttributeError, OSError, ValueError):
         return None
     return max(0, st.st_size - pos)

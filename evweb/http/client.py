@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json as _json
 import ssl
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from evweb import __version__
@@ -50,7 +50,18 @@ from evweb.reactor import EventBase
 DEFAULT_PORTS = {"http": 80, "https": 443}
 IDEMPOTENT = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"))
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
-_ORIGIN_ONLY = ("authorization", "cookie", "proxy-authorization")
+_ORIGIN_ONLY = ("authorization", "cookie", "proxy-authorization", "host")
+_DEFAULT_FIELDS = (("Accept", "*/*"), ("Accept-Encoding", "identity"), ("Connection", "keep-alive"))
+_URL_CACHE_SIZE = 256
+
+
+class _Target(NamedTuple):
+    """What a URL means for a request: where to connect, the request target, the Host field."""
+
+    origin: Origin
+    target: str
+    host: str
+    url: str
 
 
 class Client:
@@ -93,6 +104,8 @@ class Client:
         self.max_body_size = max_body_size
         self._pool = Pool(base, self.limits, self.timeouts, self._new_connection)
         self._closed = False
+        self._targets: dict[str, _Target] = {}
+        self._defaults: tuple[list[str], list[str], Headers] | None = None
 
     # -- requests ---------------------------------------------------------------------
 
@@ -119,21 +132,38 @@ class Client:
         if self._closed:
             raise ConfigError("request() on a closed Client")
         method = method.upper()
-        uri = _parse_url(url, params)
-        fields = self.headers.copy()
-        if json is not None:
-            if body is not None:
-                raise ConfigError("give body or json, not both")
-            body = _json.dumps(json, separators=(",", ":")).encode("utf-8")
-            fields["Content-Type"] = "application/json"
-        for name, value in Headers(headers).items():
-            fields[name] = value
-        if expect_continue:
-            fields["Expect"] = "100-continue"
-        call = _Call(self, method, uri, fields, body, on_head, on_chunk)
+        dest = self._targets.get(url) if params is None else None
+        if dest is None:
+            dest = _target_of(_parse_url(url, params))
+            if params is None and len(self._targets) < _URL_CACHE_SIZE:
+                self._targets[url] = dest
+        fields = self._default_fields()
+        if headers is not None or json is not None or expect_continue:
+            fields = fields.copy()
+            if json is not None:
+                if body is not None:
+                    raise ConfigError("give body or json, not both")
+                body = _json.dumps(json, separators=(",", ":")).encode("utf-8")
+                fields["Content-Type"] = "application/json"
+            for name, value in Headers(headers).items():
+                fields[name] = value
+            if expect_continue:
+                fields["Expect"] = "100-continue"
+        call = _Call(self, method, dest, fields, body, on_head, on_chunk)
         call.follow = self.follow_redirects if follow_redirects is None else follow_redirects
         call.start()
         return call.future
+
+    def _default_fields(self) -> Headers:
+        """``headers`` with the fields every request carries (shared: copy before changing)."""
+        mine = self.headers
+        cached = self._defaults
+        if cached is None or cached[0] != mine._names or cached[1] != mine._values:
+            fields = mine.copy()
+            for name, value in _DEFAULT_FIELDS:
+                fields.setdefault(name, value)
+            cached = self._defaults = (list(mine._names), list(mine._values), fields)
+        return cached[2]
 
     def get(self, url: str, **kwargs: Any) -> ResponseFuture:
         """``request("GET", url, ...)``."""
@@ -193,8 +223,7 @@ class Client:
             resolver=self.resolver,
             timeouts=self.timeouts,
             max_body_size=self.max_body_size,
-            idle_timeout=self.limits.keepalive_expiry,
-        )
+        )  # keep-alive expiry is the pool's
 
     def _tls_context(self) -> ssl.SSLContext:
         if self.ssl_context is None:
@@ -213,7 +242,7 @@ class _Call:
         self,
         client: Client,
         method: str,
-        uri: URI,
+        dest: _Target,
         headers: Headers,
         body: BodyInput,
         on_head: HeadCallback | None,
@@ -221,8 +250,8 @@ class _Call:
     ) -> None:
         self.client = client
         self.method = method
-        self.uri = uri
-        self.headers = headers
+        self.dest = dest
+        self.headers = headers  # shared with the Client: copied before any change
         self.body = body
         self.on_head = on_head
         self.on_chunk = on_chunk
@@ -235,26 +264,53 @@ class _Call:
         self._inner: ResponseFuture | None = None
 
     def _build_request(self) -> ClientRequest:
-        uri = self.uri
-        headers = self.headers.copy()
-        headers["Host"] = _host_field(uri)
-        headers.setdefault("Accept", "*/*")
-        headers.setdefault("Accept-Encoding", "identity")
-        headers.setdefault("Connection", "keep-alive")
-        target = uri.path or "/"
-        if uri.query is not None:
-            target += "?" + uri.query
+        fields = self.headers
+        host = self.dest.host
+        if "host" in fields._keys:  # the caller's Host wins (virtual hosts, tests)
+            fields = fields.copy()
+            host = fields.get("host") or host
+            fields.discard("host")
+        headers = Headers._trusted(
+            ["Host", *fields._names], ["host", *fields._keys], [host, *fields._values]
+        )
         request = ClientRequest(
-            self.method, target, headers, self.body, on_head=self.on_head, on_chunk=self.on_chunk
+            self.method,
+            self.dest.target,
+            headers,
+            self.body,
+            on_head=self._on_head if self.on_head is not None else None,
+            on_chunk=self._on_chunk if self.on_chunk is not None else None,
         )
         request.retry_stale = self.method in IDEMPOTENT
         return request
 
+    def _follows(self, response: ClientResponse) -> bool:
+        """Whether ``response`` is a redirect this call goes on from (as ``_redirect`` decides)."""
+        status = response.status
+        if not (self.follow and status in REDIRECTS and response.headers.get("location")):
+            return False
+        to_get = (status == 303 and self.method != "HEAD") or (
+            status in (301, 302) and self.method == "POST"
+        )
+        return to_get or self.body is None or isinstance(self.body, (bytes, bytearray, str))
+
+    def _on_head(self, response: ClientResponse) -> object:
+        # a redirect that will be followed is not the caller's response: its callbacks skip it
+        if self.on_head is None or self._follows(response):
+            return None
+        response.history = self.history  # the redirects that led here, for the caller's use
+        return self.on_head(response)
+
+    def _on_chunk(self, response: ClientResponse, data: bytes) -> object:
+        if self._follows(response):
+            response.body += data  # kept for ``history``, as without on_chunk
+            return None
+        assert self.on_chunk is not None
+        return self.on_chunk(response, data)
+
     @property
     def origin(self) -> Origin:
-        uri = self.uri
-        scheme = uri.scheme or "http"
-        return (scheme, uri.host or "", uri.port or DEFAULT_PORTS[scheme])
+        return self.dest.origin
 
     def start(self) -> None:
         self._waiter = self.client._pool.acquire(self.origin, self._granted)
@@ -285,7 +341,7 @@ class _Call:
             self.future._set_error(error)
             return
         response = inner.result()
-        response.url = self.uri.join()
+        response.url = self.dest.url
         location = response.headers.get("location")
         if self.follow and response.status in REDIRECTS and location:
             self._redirect(response, location)
@@ -304,7 +360,7 @@ class _Call:
             self.future._set_error(error)
             return
         try:
-            target = self.uri.resolve(location)
+            target = URI.parse(self.dest.url).resolve(location)
         except InvalidURIError as exc:
             self.future._set_error(exc)
             return
@@ -312,6 +368,7 @@ class _Call:
             self.future._set_error(InvalidURIError(location, "redirect to an unsupported scheme"))
             return
         status = response.status
+        self.headers = self.headers.copy()
         if (status == 303 and self.method != "HEAD") or (
             status in (301, 302) and self.method == "POST"
         ):
@@ -323,8 +380,8 @@ class _Call:
             self.future._set_result(response)  # a stream cannot be sent twice
             return
         old_origin = self.origin
-        self.uri = target
         target.set_fragment(None)
+        self.dest = _target_of(target)
         if self.origin != old_origin:
             for name in _ORIGIN_ONLY:
                 self.headers.discard(name)
@@ -357,6 +414,16 @@ def _parse_url(url: str, params: dict[str, Any] | list[tuple[str, Any]] | None) 
     return uri
 
 
+def _target_of(uri: URI) -> _Target:
+    scheme = uri.scheme or "http"
+    host = uri.host or ""
+    origin = (scheme, host, uri.port or DEFAULT_PORTS[scheme])
+    target = uri.path or "/"
+    if uri.query is not None:
+        target += "?" + uri.query
+    return _Target(origin, target, _host_field(uri), uri.join())
+
+
 def _host_field(uri: URI) -> str:
     host = uri.host or ""
     if ":" in host and not host.startswith("["):
@@ -367,7 +434,10 @@ def _host_field(uri: URI) -> str:
 
 
 def _parse_proxy(proxy: str) -> tuple[str, int]:
-    uri = URI.parse(proxy)
+    try:
+        uri = URI.parse(proxy)
+    except InvalidURIError:  # "host:port" without a scheme parses as a bad relative path
+        raise ConfigError(f"proxy must be http://host[:port], got {proxy!r}") from None
     if uri.scheme is None or uri.scheme.lower() != "http" or not uri.host:
         raise ConfigError(f"proxy must be http://host[:port], got {proxy!r}")
     return (uri.host.strip("[]"), uri.port or 8080)

@@ -44,8 +44,8 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
+import copy
 import enum
-import ipaddress
 import logging
 import socket
 import ssl
@@ -87,11 +87,12 @@ class HTTPConnection(ExchangeIO):
 
     ``host`` and ``port`` name the server (``unix_path`` a Unix socket
     instead); ``ssl_context`` makes it HTTPS, verifying the certificate
-    and sending SNI for ``server_hostname`` (default: ``host`` when it is a
-    name). ``proxy`` is ``(host, port)`` of an HTTP proxy reached through
-    a ``CONNECT`` tunnel. ``family`` restricts the addresses tried,
-    ``local_address`` binds the socket. Limits: ``max_header_size`` and
-    ``max_body_size`` (None: none) apply to responses.
+    and sending SNI for ``server_hostname`` (default: ``host``; an IP
+    address is checked but not sent as SNI). ``proxy`` is ``(host, port)``
+    of an HTTP proxy reached through a ``CONNECT`` tunnel. ``family``
+    restricts the addresses tried, ``local_address`` binds the socket.
+    Limits: ``max_header_size`` and ``max_body_size`` (None: none) apply
+    to responses.
     """
 
     def __init__(
@@ -123,7 +124,9 @@ class HTTPConnection(ExchangeIO):
         self.base = base
         self.host = host.strip("[]")
         self.port = port
-        if server_hostname is None and ssl_context is not None and not _is_ip(self.host):
+        if server_hostname is None and ssl_context is not None:
+            # an IP address is checked against the certificate's IP entries; ssl sends no
+            # SNI for it (RFC 6066)
             server_hostname = self.host
         self.target = DialTarget(
             self.host,
@@ -186,9 +189,10 @@ class HTTPConnection(ExchangeIO):
             return
         self._stop_dial()
         self._retry_timer.delete()
-        self._drop_connection()
+        active = self._job
+        self._abandon()  # the request in flight is cancelled with the queued ones
         self.state = ConnectionState.CLOSED
-        jobs = list(self._queue)
+        jobs = ([active] if active is not None else []) + list(self._queue)
         self._queue.clear()
         for job in jobs:
             job.future.cancel()
@@ -230,11 +234,15 @@ class HTTPConnection(ExchangeIO):
             self._queue.remove(job)
             if not self._queue and self.state is ConnectionState.CONNECTING and self._bev is None:
                 self._stop_dial()
+                self._retry_timer.delete()  # else it would dial again beside a later request's
+                self._retry_count = 0
                 self.state = ConnectionState.DISCONNECTED
 
     # -- dialing and retrying ----------------------------------------------------------
 
     def _start_dial(self) -> None:
+        self._stop_dial()  # never two dials at once: the older one would be orphaned
+        self._retry_timer.delete()
         self.state = ConnectionState.CONNECTING
         dial = Dial(
             self.base,
@@ -277,8 +285,8 @@ class HTTPConnection(ExchangeIO):
         self.state = ConnectionState.DISCONNECTED
         jobs = list(self._queue)
         self._queue.clear()
-        for job in jobs:
-            job.future._set_error(error)
+        for i, job in enumerate(jobs):
+            job.future._set_error(error if i == 0 else _copy_error(error))  # each its .request
         self._advance()  # callbacks may have queued more: they get a fresh attempt
 
     def _on_retry(self, fd: int, what: int, arg: Any) -> None:
@@ -314,9 +322,10 @@ class HTTPConnection(ExchangeIO):
             self.on_close(self)
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+def _copy_error(error: BaseException) -> BaseException:
+    """A copy of ``error`` for another request (same type, fields and cause)."""
+    twin = copy.copy(error)
+    twin.__cause__ = error.__cause__
+    if hasattr(twin, "request"):
+        twin.request = None
+    return twin

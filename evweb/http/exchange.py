@@ -12,6 +12,7 @@ too). The coroutine layer will wrap it as an awaitable.
 from __future__ import annotations
 
 import json as _json
+import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, BinaryIO, Union
 
@@ -20,6 +21,8 @@ from evweb.http.headers import HeaderInput, Headers
 
 if TYPE_CHECKING:
     from evweb.reactor import EventBase
+
+log = logging.getLogger("evweb.http.client")
 
 BodyInput = Union[bytes, bytearray, memoryview, str, Iterable[bytes], BinaryIO, None]
 """A request body: bytes (or str, sent as UTF-8), an iterable of bytes (streamed:
@@ -233,7 +236,9 @@ class ResponseFuture:
         if self._state != _PENDING:
             return False
         canceller, self._canceller = self._canceller, None
-        self._finish(None, RequestCancelledError(f"{self.request!r} was cancelled"), _CANCELLED)
+        error = RequestCancelledError(f"{self.request!r} was cancelled")
+        error.request = self.request
+        self._finish(None, error, _CANCELLED)
         if canceller is not None:
             canceller(self)
         return True
@@ -266,7 +271,7 @@ class ResponseFuture:
     def _set_error(self, error: BaseException) -> None:
         if self._state == _PENDING:
             if getattr(error, "request", None) is None and hasattr(error, "request"):
-                error.request = self.request  # type: ignore[attr-defined]
+                error.request = self.request
             self._finish(None, error, _DONE)
 
     def _finish(
@@ -278,7 +283,10 @@ class ResponseFuture:
         self._canceller = None
         callbacks, self._callbacks = self._callbacks, []
         for fn in callbacks:
-            fn(self)
+            try:
+                fn(self)
+            except Exception:  # one callback's bug must not keep the others from running
+                log.exception("done callback %r of %r raised", fn, self)
 
     def __repr__(self) -> str:
         state = ("pending", "done", "cancelled")[self._state]

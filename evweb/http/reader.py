@@ -79,6 +79,7 @@ DEFAULT_MAX_FIELDS = 100
 """Most header (or trailer) fields in one message before 431."""
 
 _MAX_EMPTY_LINES = 2
+_STATUS_PREFIX = b"HTTP/"
 
 
 class _NoBody(BodyDecoder):
@@ -100,6 +101,7 @@ class _Reader:
         "_error",
         "_line_ok",
         "_paused",
+        "_pending",
         "_scan",
         "max_body_size",
         "max_fields",
@@ -129,6 +131,7 @@ class _Reader:
         self._eof = False
         self._error: HTTPProtocolError | None = None
         self._paused = False
+        self._pending: bytes | None = None  # body bytes not copied into _buf yet
         self.messages = 0
         """How many heads this reader has produced."""
         self._init_role()
@@ -140,8 +143,18 @@ class _Reader:
         """Append bytes received from the peer (dropped once the reader is broken)."""
         if self._eof:
             raise RuntimeError("data fed after feed_eof()")
-        if self._error is None:
-            self._buf += data
+        if self._error is not None:
+            return
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self._buf += pending
+        elif not self._buf and type(data) is bytes:
+            body = self._body
+            if body is not None and body.direct:
+                self._pending = data  # body bytes go out as they came: no copy
+                return
+        self._buf += data
 
     def feed_eof(self) -> None:
         """The peer will send nothing more."""
@@ -150,7 +163,14 @@ class _Reader:
     @property
     def buffered(self) -> int:
         """Bytes held that no event has returned yet."""
-        return len(self._buf)
+        pending = self._pending
+        return len(self._buf) + (len(pending) if pending is not None else 0)
+
+    def _flush_pending(self) -> None:
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self._buf += pending
 
     @property
     def in_body(self) -> bool:
@@ -164,6 +184,7 @@ class _Reader:
 
     def trailing_data(self) -> bytes:
         """Take the bytes held after a PAUSED message (a tunnel's first bytes)."""
+        self._flush_pending()
         data = bytes(self._buf)
         self._buf.clear()
         self._scan = 0
@@ -202,10 +223,16 @@ class _Reader:
         except HTTPProtocolError as exc:
             self._error = exc
             self._buf.clear()
+            self._pending = None
             raise
 
     def _body_event(self, body: BodyDecoder) -> Event | Sentinel:
-        event = body.next_event(self._buf, self._eof)
+        pending = self._pending
+        if pending is None:
+            event = body.next_event(self._buf, self._eof)
+        else:
+            self._pending = None
+            event = body.next_direct(pending, self._buf, self._eof)
         if body.done:
             self._body = None
         elif event is NEED_DATA and self._eof:
@@ -332,6 +359,14 @@ class ResponseReader(_Reader):
     def expect(self, method: str) -> None:
         """A request with ``method`` was sent: its response is read with the framing it implies."""
         self._methods.append(method)
+
+    def _incomplete_head(self) -> Sentinel:
+        # a status line starts with "HTTP/": anything else (an HTTP/2 frame, a banner) is
+        # refused at once instead of waiting for a CRLF that may never come
+        buf = self._buf
+        if not _STATUS_PREFIX.startswith(buf[:5]):
+            raise InvalidResponseError("malformed status line", bytes(buf[:80]))
+        return super()._incomplete_head()
 
     def _parse_head(self, text: str) -> ResponseHead:
         methods = self._methods

@@ -121,10 +121,18 @@ class HTTPServer:
         backlog: int = 1024,
         reuse_port: bool = False,
     ) -> BoundSocket:
-        """Listen on ``address``: ``"host:port"``, ``(host, port)`` or a Unix socket path."""
+        """Listen on ``address``: ``"host:port"``, ``(host, port)`` or a Unix socket path.
+
+        A string is ``host:port`` (``[v6]:port``) when it ends in ``:digits``
+        and does not start with ``/`` or ``.``; any other string is a path.
+        """
         flags = ListenerFlag.REUSEABLE | ListenerFlag.CLOSE_ON_EXEC
-        if isinstance(address, str) and address.startswith(("/", "./")):
-            flags = ListenerFlag.CLOSE_ON_EXEC
+        if isinstance(address, str):
+            host, sep, port = address.rpartition(":")
+            if sep and host and port.isdigit() and not address.startswith(("/", ".")):
+                address = (host[1:-1] if host.startswith("[") else host, int(port))
+            else:
+                flags = ListenerFlag.CLOSE_ON_EXEC
         if reuse_port:
             flags |= ListenerFlag.REUSEABLE_PORT
         listener = Listener.bind(self.base, None, address, backlog=backlog, flags=flags)

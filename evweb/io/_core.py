@@ -150,7 +150,10 @@ class BufferCore:
     def _append_copy(self, mv: memoryview) -> None:
         n = len(mv)
         if n >= CHUNK:
-            self._writable_segs().append(Segment.copy_of(bytes(mv)))
+            obj = mv.obj
+            # a whole bytes object is immutable: holding it is as good as a copy
+            data = obj if type(obj) is bytes and len(obj) == n else bytes(mv)
+            self._writable_segs().append(Segment.copy_of(data))
         else:
             seg = self._room(n)
             end = seg.end
@@ -160,6 +163,15 @@ class BufferCore:
                 self._writable_segs().append(seg)
                 self._spare = None
         self._len += n
+
+    def _append_bytes_from(self, data: bytes, start: int) -> None:
+        """Append ``data[start:]`` of an immutable bytes object without copying it."""
+        seg = Segment.copy_of(data)
+        seg.off = start
+        self._writable_segs().append(seg)
+        n = len(data) - start
+        self._len += n
+        self._changed(n, 0)
 
     def _room(self, n: int) -> Segment:
         """An owned segment with ``n`` free bytes: the tail, or a spare chunk."""

@@ -246,7 +246,10 @@ class SocketBufferEvent(BufferEvent):
             out.add(data)
             return
         if sent < len(data):
-            out.add(memoryview(data)[sent:] if sent else data)
+            if sent and type(data) is bytes:
+                out._append_bytes_from(data, sent)  # the rest, without a copy
+            else:
+                out.add(memoryview(data)[sent:] if sent else data)
         elif self._write_cb is not None:
             self._schedule_write_done()
 

@@ -1,4 +1,4 @@
-"""The HTTP examples (apps/static_server.py, upload.py, chunked.py), each run as a subprocess."""
+"""The HTTP examples (apps/static_server.py, upload.py, chunked.py, fetch.py), as subprocesses."""
 
 from __future__ import annotations
 
@@ -60,6 +60,15 @@ def test_chunked_self_test(tmp_path: Path) -> None:
     assert result.stdout.rstrip().endswith(
         "chunked self-test: ok: chunked coding=ok, every byte in order=ok, ticks=ok,"
         " http/1.0 close-delimited=ok, client leaving=ok, still serving=ok"
+    )
+
+
+def test_fetch_self_test(tmp_path: Path) -> None:
+    result = self_test("fetch.py", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.match(r"Listening on http://127\.0\.0\.1:\d+/\n", result.stdout)
+    assert result.stdout.rstrip().endswith(
+        "fetch self-test: ok: concurrent gets=ok, pool limit=ok, streamed download=ok, json post=ok"
     )
 
 
