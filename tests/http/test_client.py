@@ -183,12 +183,12 @@ def test_headers_of_client_and_request(base1: EventBase, origin1: Origin) -> Non
 
 
 def test_default_port_is_not_in_host() -> None:
-    from evweb.http.client import _host_field, _parse_url
+    from evweb.http._call import _host_field, parse_url
 
-    assert _host_field(_parse_url("http://example.com:80/x", None)) == "example.com"
-    assert _host_field(_parse_url("https://example.com:443/", None)) == "example.com"
-    assert _host_field(_parse_url("https://example.com:80/", None)) == "example.com:80"
-    assert _host_field(_parse_url("http://[::1]:8080/", None)) == "[::1]:8080"
+    assert _host_field(parse_url("http://example.com:80/x", None)) == "example.com"
+    assert _host_field(parse_url("https://example.com:443/", None)) == "example.com"
+    assert _host_field(parse_url("https://example.com:80/", None)) == "example.com:80"
+    assert _host_field(parse_url("http://[::1]:8080/", None)) == "[::1]:8080"
     assert _host_field(_parse_url("HTTP://Example.com/", None)) == "Example.com"
 
 
