@@ -58,7 +58,9 @@
     │   └── DNSLookupError                    a lookup failed (.name, .code: a DNSErrorCode,
     │       │                                 libevent's DNS_ERR_*; .rcode when a server
     │       │                                 answered)
-    │       └── DNSTimeoutError               no answer in time (also TimeoutError)
+    │       ├── DNSTimeoutError               no answer in time (also TimeoutError)
+    │       └── DNSGetaddrinfoError           getaddrinfo failed (.eai, also .errno: the EAI
+    │                                         code; also socket.gaierror)
     └── ProtocolError                         a peer broke a wire protocol
         │                                     (.status: HTTP status to answer;
         │                                      .rcode: DNS rcode to answer)
@@ -89,6 +91,7 @@ evweb catch what they expect.
 from __future__ import annotations
 
 import enum
+import socket
 
 
 class EvwebError(Exception):
@@ -543,3 +546,25 @@ class DNSLookupError(DNSError):
 
 class DNSTimeoutError(DNSLookupError, EvwebTimeoutError):
     """No server answered the lookup within its attempts (code ``TIMEOUT``)."""
+
+
+class DNSGetaddrinfoError(DNSLookupError, socket.gaierror):
+    """:func:`evweb.dns.getaddrinfo.getaddrinfo` failed; ``eai`` is the ``EAI_*`` code.
+
+    Also a :class:`socket.gaierror` whose ``errno`` is ``eai``, so code written
+    for :func:`socket.getaddrinfo` catches it. ``code`` and ``rcode`` say what
+    the DNS answered when it was asked (``code`` is ``UNKNOWN`` for failures
+    found before any query: a bad service, family or flag).
+    """
+
+    def __init__(
+        self, name: str, eai: int, message: str, code: int = 66, rcode: int | None = None
+    ) -> None:
+        super().__init__(name, code, rcode)
+        self.eai = eai
+        self.errno = eai
+        self.strerror = message
+        self.message = f"{name!r}: {message}" if name else message
+
+    def __str__(self) -> str:
+        return self.message

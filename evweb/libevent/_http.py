@@ -49,9 +49,11 @@ Where evweb differs from evhttp, on purpose:
 Not offered: ``evhttp_set_bevcb`` and ``evhttp_bound_set_bevcb`` (TLS is
 ``HTTPServer.bind(..., ssl_context=...)``), ``evhttp_bind_listener``,
 ``evhttp_set_ext_method_cmp`` (put extension methods in
-``ServerConfig.allowed_methods`` instead), ``evhttp_request_own``,
-``evhttp_request_get_connection`` and the ``evhttp_connection_*`` server
-calls, ``evhttp_request_get_response_code_line`` and the client API.
+``ServerConfig.allowed_methods`` instead) and ``evhttp_request_own``.
+The client API, ``evhttp_request_get_connection``, the ``evhttp_connection_get_*``
+calls and the public ``evhttp_request_get_*`` getters (which take server and
+client requests alike, and call the ones here for a server request) are in
+:mod:`evweb.libevent._http_client`.
 
 The URI helpers (``evhttp_uri_*``, ``evhttp_uriencode``, ``evhttp_parse_query_str``...)
 work on :class:`evweb.http.uri.URI`; see :mod:`evweb.http.uri` for where its

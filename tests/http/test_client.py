@@ -189,7 +189,7 @@ def test_default_port_is_not_in_host() -> None:
     assert _host_field(parse_url("https://example.com:443/", None)) == "example.com"
     assert _host_field(parse_url("https://example.com:80/", None)) == "example.com:80"
     assert _host_field(parse_url("http://[::1]:8080/", None)) == "[::1]:8080"
-    assert _host_field(_parse_url("HTTP://Example.com/", None)) == "Example.com"
+    assert _host_field(parse_url("HTTP://Example.com/", None)) == "Example.com"
 
 
 def test_params_are_merged_into_the_query(
