@@ -256,7 +256,8 @@ class ResponseFuture:
             timer.add(timeout)
             self.add_done_callback(lambda fut: timer.delete())
         while self._state == _PENDING:
-            self._base.loop(ONCE)
+            if self._base.loop(ONCE) == 1:  # nothing on the loop could ever complete it
+                raise EventStateError(f"{self.request!r} cannot complete: the loop has no events")
         return self.result()
 
     # -- for the connection --------------------------------------------------------

@@ -1284,3 +1284,14 @@ def test_http10_request_to_an_http11_server_is_not_kept(base1: EventBase) -> Non
         assert conn.state is ConnectionState.DISCONNECTED
         assert get(conn, version=(1, 0)).body == b"once"  # at once: no stale connection
         assert srv.accepted == 2
+
+
+def test_wait_refuses_to_spin_when_nothing_can_complete_the_future() -> None:
+    from evweb.errors import EventStateError
+    from evweb.http.exchange import ClientRequest, ResponseFuture
+
+    base = EventBase()
+    orphan = ResponseFuture(base, ClientRequest("GET", "/"))
+    with pytest.raises(EventStateError, match="cannot complete"):
+        orphan.wait()
+    base.close()
