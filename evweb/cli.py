@@ -9,7 +9,9 @@ Subcommands arrive with the layers they drive:
   is none of these is exit status 2 with a one-line reason;
 * ``static DIR`` serves a directory with :class:`evweb.http.static.StaticFiles`;
 * ``fetch URL`` makes one HTTP request, curl's way (:mod:`evweb._fetch`, which
-  lists its exit statuses).
+  lists its exit statuses);
+* ``dns lookup NAME`` asks evweb's DNS resolver, dig's way
+  (:mod:`evweb._dns_cli`, which lists its exit statuses).
 
 Both servers print ``Serving on URL`` on stdout (flushed) once they listen,
 log requests to stderr, and exit 0 after a graceful stop on SIGTERM/SIGINT;
@@ -27,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from evweb import __version__, _fetch
+from evweb import __version__, _dns_cli, _fetch
 from evweb.errors import EvwebError
 from evweb.reactor import EventBase, EventConfig, Feature, supported_methods
 
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_static(commands)
     _fetch.add_parser(commands)
+    _dns_cli.add_parser(commands)
     return parser
 
 
@@ -162,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _static(args)
         if args.command == "fetch":
             return _fetch.run(args)
+        if args.command == "dns":
+            return _dns_cli.run(args)
     except TargetError as exc:
         print(f"evweb: {exc}", file=sys.stderr)
         return USAGE_ERROR

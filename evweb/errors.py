@@ -509,7 +509,7 @@ class DNSErrorCode(enum.IntEnum):
 
     @property
     def description(self) -> str:
-        """libevent's ``evdns_err_to_string`` text for the code."""
+        """The text libevent's ``evdns_err_to_string`` gives for the code."""
         return _DNS_ERROR_TEXT[self]
 
 

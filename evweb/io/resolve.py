@@ -286,12 +286,40 @@ class ThreadResolver:
         self.close()
 
 
-_defaults: weakref.WeakKeyDictionary[EventBase, ThreadResolver] = weakref.WeakKeyDictionary()
+ResolverFactory = Callable[[EventBase], Resolver]
+"""``factory(base)``: the resolver connects on ``base`` use when given none."""
+
+_defaults: weakref.WeakKeyDictionary[EventBase, Any] = weakref.WeakKeyDictionary()
+_factory: ResolverFactory = ThreadResolver
 
 
-def default_resolver(base: EventBase) -> ThreadResolver:
-    """The ThreadResolver shared by connects on ``base`` (created on first use)."""
+def set_default_factory(factory: ResolverFactory | None) -> ResolverFactory:
+    """Make ``factory`` build the default resolver of bases from now on; return the previous one.
+
+    None restores :class:`ThreadResolver`. ``import evweb`` installs evweb's
+    own DNS resolver (see :mod:`evweb.dns.connect`); a program that needs the
+    system's name sources (NSS, mDNS) sets ``ThreadResolver`` back. Bases
+    that already have a default resolver keep it.
+    """
+    global _factory
+    previous = _factory
+    _factory = factory if factory is not None else ThreadResolver
+    return previous
+
+
+def default_resolver(base: EventBase) -> Any:
+    """The resolver shared by connects on ``base`` that name none (created on first use).
+
+    It is closed when the base closes.
+    """
     resolver = _defaults.get(base)
     if resolver is None or resolver.closed:
-        resolver = _defaults[base] = ThreadResolver(base)
+        resolver = _defaults[base] = _factory(base)
+        base.call_on_close(lambda: _release_default(base))
     return resolver
+
+
+def _release_default(base: EventBase) -> None:
+    resolver = _defaults.pop(base, None)
+    if resolver is not None:
+        resolver.close()

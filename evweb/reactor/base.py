@@ -101,6 +101,7 @@ class EventBase(Dispatcher, IntrospectionMixin):
         self._running_priority = -1
         self._current = None
         self._closed = False
+        self._on_close: list[Callable[[], object]] = []
         self._time_cache = 0.0
         self._wall_for = 0.0
         self._wall_cached = 0.0
@@ -412,10 +413,26 @@ class EventBase(Dispatcher, IntrospectionMixin):
         for signo in signals:
             receiver.watch(signo)
 
+    def call_on_close(self, fn: Callable[[], object]) -> None:
+        """Run ``fn()`` when the base closes, before its events go (services it owns shut down).
+
+        Not in libevent, whose users free such services before the base. The
+        IO layer uses it for the resolver it creates for a base on its own.
+        """
+        if self._closed:
+            raise EventStateError("call_on_close() on a closed EventBase")
+        self._on_close.append(fn)
+
     def close(self, run_finalizers: bool = True) -> None:
         """Delete every event, run pending finalizers, release the backend (``event_base_free``)."""
         if self._closed:
             return
+        callbacks, self._on_close = self._on_close, []
+        for fn in callbacks:
+            try:
+                fn()
+            except Exception as exc:
+                log.error("exception in a close callback of %r", self, exc_info=exc)
         if run_finalizers:
             self._run_pending_finalizers()
         for ev in list(self.events(include_internal=True)):

@@ -20,7 +20,13 @@ from evweb.io.connect import (
     interleave,
     start_connect,
 )
-from evweb.io.resolve import Addresses, ResolveCallback, ThreadResolver, default_resolver
+from evweb.io.resolve import (
+    Addresses,
+    ResolveCallback,
+    ThreadResolver,
+    default_resolver,
+    set_default_factory,
+)
 from evweb.io.socket_bev import SocketBufferEvent
 from evweb.reactor import NONBLOCK, ONCE, Event, EventBase
 from evweb.reactor import TIMEOUT as EV_TIMEOUT
@@ -261,8 +267,31 @@ def test_localhost_through_getaddrinfo(base: EventBase, server: socket.socket) -
     bev.close()
 
 
+@pytest.fixture
+def thread_default() -> Iterator[None]:
+    """Connects that name no resolver use a ThreadResolver (``import evweb`` installs DNS)."""
+    previous = set_default_factory(ThreadResolver)
+    yield
+    set_default_factory(previous)
+
+
+def test_the_default_resolver_is_evweb_dns_closed_with_the_base(server: socket.socket) -> None:
+    base = EventBase()
+    rec = Recorder()
+    bev = _bev(base, rec)
+    connect_hostname(bev, "localhost", server.getsockname()[1], family=V4)  # from /etc/hosts
+    resolver = default_resolver(base)
+    assert type(resolver).__name__ == "ConnectResolver" and default_resolver(base) is resolver
+    spin(base, lambda: rec.events)
+    assert rec.events == [CONNECTED], bev.error
+    _accept_and_close(server)
+    bev.close()
+    base.close()
+    assert resolver.closed  # its sockets went with the base
+
+
 def test_default_resolver_is_per_base_and_holds_no_fd_when_idle(
-    base: EventBase, server: socket.socket
+    base: EventBase, server: socket.socket, thread_default: None
 ) -> None:
     rec = Recorder()
     bev = _bev(base, rec)
@@ -358,7 +387,7 @@ def test_close_releases_a_busy_resolver(base: EventBase, slow_lookups: threading
 
 
 def test_closing_the_bev_during_a_thread_lookup(
-    base: EventBase, slow_lookups: threading.Event
+    base: EventBase, slow_lookups: threading.Event, thread_default: None
 ) -> None:
     rec = Recorder()
     bev = _bev(base, rec)
