@@ -552,3 +552,23 @@ def test_misuse_is_refused(base: EventBase, pair: tuple[socket.socket, socket.so
         bev.close()
     with pytest.raises(EventStateError):
         connect_hostname(bev, "localhost", 80)
+
+
+def test_set_default_factory_swaps_and_none_restores_the_thread_resolver() -> None:
+    made: list[EventBase] = []
+
+    def factory(base: EventBase) -> ThreadResolver:
+        made.append(base)
+        return ThreadResolver(base)
+
+    previous = set_default_factory(factory)
+    try:
+        base = EventBase()
+        assert isinstance(default_resolver(base), ThreadResolver) and made == [base]
+        base.close()
+        assert set_default_factory(None) is factory
+        other = EventBase()
+        assert type(default_resolver(other)) is ThreadResolver and made == [base]
+        other.close()
+    finally:
+        set_default_factory(previous)

@@ -270,3 +270,22 @@ def test_raising_finalizer_in_loop_is_logged(
         assert base.dispatch() == 1
     assert ran == ["bad", "good"]
     assert "finalizer failed in loop" in caplog.text
+
+
+def test_close_callbacks_run_once_in_order_before_the_events_go(method: str) -> None:
+    base = EventBase(EventConfig(method=method))
+    timer = base.timer(nothing)
+    timer.add(10.0)
+    seen: list[tuple[str, bool]] = []
+
+    def first() -> None:
+        seen.append(("first", bool(timer.pending())))  # the service may still use its events
+        raise RuntimeError("a broken close callback")  # logged, the others still run
+
+    base.call_on_close(first)
+    base.call_on_close(lambda: seen.append(("second", base.closed)))
+    base.close()
+    base.close()
+    assert seen == [("first", True), ("second", False)]
+    with pytest.raises(EventStateError, match="closed"):
+        base.call_on_close(lambda: None)
