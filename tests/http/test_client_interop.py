@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import shutil
 import subprocess
 import threading
 import time
@@ -31,6 +30,7 @@ from evweb.http import (
     Timeouts,
 )
 from evweb.reactor import EventBase
+from tests.c.build import build
 
 WAIT = 5.0
 HOST = [("Host", "interop")]
@@ -204,27 +204,12 @@ def test_python_http10_request(base1: EventBase) -> None:
 
 # --- C libevent evhttp ----------------------------------------------------------------------------
 
-SOURCE = Path(__file__).resolve().parents[1] / "c" / "evhttp_server.c"
 CHUNK = 16384
 
 
 @pytest.fixture(scope="module")
 def evhttp_server_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc not found (apt install gcc)")
-    if not Path("/usr/include/event2/http.h").exists():
-        pytest.skip(
-            "libevent headers missing: no /usr/include/event2/http.h (apt install libevent-dev)"
-        )
-    exe = tmp_path_factory.mktemp("evhttp_server") / "evhttp_server"
-    cmd = [gcc, "-O1", "-Wall", "-Wextra", "-o", str(exe), str(SOURCE), "-levent"]
-    built = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    if built.returncode != 0:
-        if "cannot find -levent" in built.stderr:
-            pytest.skip("libevent's library missing (apt install libevent-dev)")
-        pytest.fail(f"gcc failed:\n{built.stderr}")
-    return exe
+    return build("evhttp_server", tmp_path_factory)
 
 
 class CServer:

@@ -10,7 +10,6 @@ headers are missing (``apt install gcc libevent-dev``).
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +19,11 @@ import pytest
 
 from evweb.http import HTTPServer, Request
 from evweb.reactor import supported_methods
+from tests.c.build import build
 from tests.http.live import LiveServer, live_server
 
 pytestmark = pytest.mark.parametrize("method", supported_methods())
 
-SOURCE = Path(__file__).resolve().parents[1] / "c" / "evhttp_get.c"
 STREAM_PIECE = bytes(range(256)) * 256  # 64 KiB
 STREAM_PIECES = 16  # 1 MiB in all
 STREAM_BODY = STREAM_PIECE * STREAM_PIECES
@@ -34,21 +33,7 @@ RUN_TIMEOUT = 60  # seconds for one client run (its own connection timeout is 10
 @pytest.fixture(scope="module")
 def evhttp_get(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The client, compiled once for this module."""
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc not found (apt install gcc)")
-    if not Path("/usr/include/event2/http.h").exists():
-        pytest.skip(
-            "libevent headers missing: no /usr/include/event2/http.h (apt install libevent-dev)"
-        )
-    exe = tmp_path_factory.mktemp("evhttp_get") / "evhttp_get"
-    cmd = [gcc, "-O1", "-Wall", "-Wextra", "-o", str(exe), str(SOURCE), "-levent"]
-    built = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    if built.returncode != 0:
-        if "cannot find -levent" in built.stderr:
-            pytest.skip("libevent's library missing (apt install libevent-dev)")
-        pytest.fail(f"gcc failed:\n{built.stderr}")
-    return exe
+    return build("evhttp_get", tmp_path_factory)
 
 
 # --- the client's output -----------------------------------------------------------------
