@@ -46,12 +46,14 @@ from evweb.io.bevflags import ERROR, TIMEOUT, WRITING, BevOption
 from evweb.io.resolve import (
     FAMILIES,
     Addresses,
+    NumericResolver,
     ResolveHandle,
     Resolver,
     SockAddr,
     default_resolver,
 )
 from evweb.io.socket_bev import SocketBufferEvent
+from evweb.io.sockets import is_numeric_host
 from evweb.reactor import WRITE, Callback, Event, EventBase
 
 ATTEMPT_DELAY = 0.25
@@ -314,7 +316,10 @@ def connect_hostname(
     op = HostnameConnect(bev, host, port, attempt_delay, connector)
     _last_connect[bev] = op
     try:
-        op._start(resolver if resolver is not None else default_resolver(bev.base), family)
+        if resolver is None:  # an address needs no resolver set up, a name the base's default
+            numeric = is_numeric_host(host.strip("[]"))
+            resolver = NumericResolver(bev.base) if numeric else default_resolver(bev.base)
+        op._start(resolver, family)
     except BaseException:
         op.cancel()
         raise

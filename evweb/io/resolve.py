@@ -286,6 +286,54 @@ class ThreadResolver:
         self.close()
 
 
+class _NumericLookup:
+    """The handle of a :class:`NumericResolver` answer."""
+
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """The callback will not run."""
+        self.cancelled = True
+
+
+class NumericResolver:
+    """Answers numeric hosts (``127.0.0.1``, ``[::1]``) from the loop; a name is EAI_NONAME.
+
+    Connects to an address use it instead of the default resolver, so they
+    need no DNS set-up at all (no import, no socket).
+    """
+
+    def __init__(self, base: EventBase) -> None:
+        self._base = base
+
+    def resolve(
+        self, host: str, port: int, family: int, callback: ResolveCallback
+    ) -> _NumericLookup:
+        """Parse ``host``; ``callback`` gets the addresses (or the gaierror) from the loop."""
+        handle = _NumericLookup()
+        result: Addresses | Exception
+        try:
+            found = numeric_addresses(host, port, family)
+            result = (
+                found
+                if found is not None
+                else socket.gaierror(socket.EAI_NONAME, f"{host!r} is not a numeric address")
+            )
+        except socket.gaierror as exc:
+            result = exc
+
+        def deliver(fd: int, what: int, arg: Any) -> None:
+            if not handle.cancelled:
+                handle.cancelled = True
+                callback(result)
+
+        self._base.once(-1, TIMEOUT, deliver)
+        return handle
+
+
 ResolverFactory = Callable[[EventBase], Resolver]
 """``factory(base)``: the resolver connects on ``base`` use when given none."""
 

@@ -26,7 +26,6 @@ from evweb.errors import (
 from evweb.http import Client, ClientRequest, ConnectionState, HTTPConnection, Limits, Timeouts
 from evweb.http._exchange_io import MAX_INTERIM
 from evweb.http.exchange import ResponseFuture
-from evweb.io.resolve import default_resolver
 from evweb.reactor import EventBase
 from tests.helpers import spin
 from tests.http.fake_server import (
@@ -54,9 +53,6 @@ def _fds() -> int:
 @pytest.fixture
 def loop() -> Iterator[EventBase]:
     base = EventBase()
-    # the base's connect resolver (evweb DNS) keeps a socket per nameserver from its
-    # first use until the base closes, as evdns does: open it before fds are counted
-    default_resolver(base)
     yield base
     base.close()
 

@@ -572,3 +572,29 @@ def test_set_default_factory_swaps_and_none_restores_the_thread_resolver() -> No
         other.close()
     finally:
         set_default_factory(previous)
+
+
+def test_a_connect_to_an_address_sets_up_no_resolver(server: socket.socket) -> None:
+    made: list[EventBase] = []
+
+    def factory(base: EventBase) -> ThreadResolver:
+        made.append(base)
+        return ThreadResolver(base)
+
+    previous = set_default_factory(factory)
+    base = EventBase()
+    try:
+        rec = Recorder()
+        bev = _bev(base, rec)
+        connect_hostname(bev, "127.0.0.1", server.getsockname()[1])
+        spin(base, lambda: rec.events)
+        assert rec.events == [CONNECTED] and made == []  # numeric: answered without one
+        _accept_and_close(server)
+        bev.close()
+        other = _bev(base, Recorder())
+        op = connect_hostname(other, "[::1", 80)  # not an address, not a name: a lookup error
+        spin(base, lambda: op.done)
+        other.close()
+    finally:
+        set_default_factory(previous)
+        base.close()
