@@ -1,4 +1,4 @@
-"""``evweb dns``: DNS tools on evweb's resolver; ``lookup`` for now.
+"""``evweb dns``: DNS tools: ``lookup`` on evweb's resolver, ``serve`` for zone files.
 
 ``evweb dns lookup NAME [-t TYPE]`` asks for one record type (A by
 default) and prints the answer section as dig does, one record per line
@@ -17,6 +17,14 @@ the server answered an error rcode (``NXDOMAIN``, ``SERVFAIL``,
 ``REFUSED``...; the name on stderr) or the lookup failed otherwise; 9
 (dig's "no reply") when no server answered in time (``TIMEOUT`` on stderr);
 2 for a wrong command line.
+
+``evweb dns serve ZONEFILE... [--host 127.0.0.1] [--port 5353]`` answers
+with authority from RFC 1035 master files or hosts-format files
+(:mod:`evweb.dns.zone_server`), on UDP and TCP; it prints ``Serving DNS on
+HOST:PORT`` on stdout once it listens, reloads the files on SIGHUP (keeping
+the old zones if the new files are bad), logs each query on stderr with
+``--query-log``, and exits 0 on SIGINT or SIGTERM; a file with an error is
+status 1 with ``file:line: reason``, as is an address that cannot be bound.
 
 More subcommands join the ``dns`` group in :func:`add_parser`: each adds
 its parser to the group's subparsers and sets ``dns_run`` to the function
@@ -38,9 +46,10 @@ EXIT_TIMEOUT = 9
 
 def add_parser(commands: Any) -> None:
     """Register ``evweb dns`` and its subcommands on the ``evweb`` subparsers."""
-    dns = commands.add_parser("dns", help="DNS tools: lookup", description="DNS tools.")
+    dns = commands.add_parser("dns", help="DNS tools: lookup, serve", description="DNS tools.")
     subcommands = dns.add_subparsers(dest="dns_command", metavar="SUBCOMMAND")
     _add_lookup(subcommands)
+    _add_serve(subcommands)
     dns.set_defaults(dns_parser=dns)
 
 
@@ -76,6 +85,23 @@ def _add_lookup(subcommands: Any) -> None:
     )
     lookup.add_argument("--no-search", action="store_true", help="do not use the search list")
     lookup.set_defaults(dns_run=_lookup)
+
+
+def _add_serve(subcommands: Any) -> None:
+    serve = subcommands.add_parser(
+        "serve",
+        help="serve zone files with authority: evweb dns serve ZONEFILE...",
+        description="Answer DNS queries (UDP and TCP) from RFC 1035 master files or"
+        " hosts-format files; SIGHUP reloads them.",
+    )
+    serve.add_argument("zonefiles", nargs="+", metavar="ZONEFILE")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=5353, help="port (5353; 0 picks a free one)")
+    serve.add_argument("--origin", help="$ORIGIN for master files that do not set one")
+    serve.add_argument(
+        "--query-log", action="store_true", help="log each query to stderr (evweb.dns.queries)"
+    )
+    serve.set_defaults(dns_run=_serve)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,3 +180,55 @@ def _report(args: argparse.Namespace, result: Any) -> int:
     what = rcode_to_text(result.rcode) if result.rcode is not None else error.code.name
     print(f"evweb dns lookup: {what}: {error.code.description} ({asked})", file=sys.stderr)
     return EXIT_ERROR
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+
+    from evweb.dns.zone_server import ZoneServer
+    from evweb.reactor import EventBase
+
+    _log_to_stderr()
+    with EventBase() as base:
+        try:
+            server = ZoneServer(base, args.zonefiles, origin=args.origin, query_log=args.query_log)
+        except EvwebError as exc:
+            print(f"evweb dns serve: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        try:
+            host, port = server.listen(args.host, args.port)[:2]
+        except OSError as exc:
+            print(
+                f"evweb dns serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr
+            )
+            server.close()
+            return EXIT_ERROR
+        server.reload_on_sighup()
+        stops = [
+            base.signal(signo, lambda *_: base.loopbreak())
+            for signo in (signal.SIGINT, signal.SIGTERM)
+        ]
+        for stop in stops:
+            stop.add()
+        shown = f"[{host}]" if ":" in host else host
+        print(f"Serving DNS on {shown}:{port} (UDP and TCP)", flush=True)
+        try:
+            base.dispatch()
+        finally:
+            for stop in stops:
+                stop.delete()
+            server.close()
+    return 0
+
+
+def _log_to_stderr() -> None:
+    import logging
+
+    root = logging.getLogger("evweb")
+    if not any(not isinstance(h, logging.NullHandler) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("evweb[%(process)d] %(levelname)s %(name)s: %(message)s")
+        )
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)

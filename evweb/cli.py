@@ -10,8 +10,9 @@ Subcommands arrive with the layers they drive:
 * ``static DIR`` serves a directory with :class:`evweb.http.static.StaticFiles`;
 * ``fetch URL`` makes one HTTP request, curl's way (:mod:`evweb._fetch`, which
   lists its exit statuses);
-* ``dns lookup NAME`` asks evweb's DNS resolver, dig's way
-  (:mod:`evweb._dns_cli`, which lists its exit statuses).
+* ``dns lookup NAME`` asks evweb's DNS resolver, dig's way, and ``dns serve
+  ZONEFILE...`` serves zone files with authority (:mod:`evweb._dns_cli`,
+  which lists their exit statuses).
 
 Both servers print ``Serving on URL`` on stdout (flushed) once they listen,
 log requests to stderr, and exit 0 after a graceful stop on SIGTERM/SIGINT;

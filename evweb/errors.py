@@ -55,6 +55,8 @@
     │   ├── DNSNameError (also ValueError)    a domain name in text is invalid (.name)
     │   ├── DNSValueError (also ValueError)   a value cannot be encoded or is unknown
     │   │                                     (a field out of range, a bad address, ...)
+    │   ├── ZoneFileError                     a zone or hosts file cannot be served
+    │   │                                     (.file, .line, .reason)
     │   └── DNSLookupError                    a lookup failed (.name, .code: a DNSErrorCode,
     │       │                                 libevent's DNS_ERR_*; .rcode when a server
     │       │                                 answered)
@@ -568,3 +570,17 @@ class DNSGetaddrinfoError(DNSLookupError, socket.gaierror):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ZoneFileError(DNSError):
+    """A zone file (RFC 1035 master file) or hosts-format file cannot be served.
+
+    ``file`` and ``line`` (1-based; 0 when the fault is in no one line) say
+    where, ``reason`` what is wrong; ``str()`` is ``file:line: reason``.
+    """
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        super().__init__(f"{file}:{line}: {reason}")
+        self.file = file
+        self.line = line
+        self.reason = reason
