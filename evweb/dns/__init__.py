@@ -90,6 +90,7 @@ from evweb.dns.resolver import (
     read_hosts,
     read_resolv_conf,
 )
+from evweb.dns.server import ADDITIONAL, ANSWER, AUTHORITY, DNSServer, ServerRequest
 
 
 def name_from_wire(data: bytes, offset: int = 0) -> tuple[str, int]:
@@ -102,6 +103,11 @@ def name_from_wire(data: bytes, offset: int = 0) -> tuple[str, int]:
 
 
 __all__ = [
+    "ADDITIONAL",
+    "ANSWER",
+    "AUTHORITY",
+    "DNSServer",
+    "ServerRequest",
     "AAAA",
     "CNAME",
     "EDNS_DO",
