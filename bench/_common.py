@@ -73,3 +73,38 @@ def headline(verdicts: Sequence[bool]) -> int:
         return 0
     print(f"HEADLINE: {'PASS' if all(verdicts) else 'FAIL'} ({sum(verdicts)}/{len(verdicts)} bars)")
     return 0 if all(verdicts) else 1
+
+
+def free_udp_tcp_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (a DNS server binds both)."""
+    import socket
+
+    for _ in range(20):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            try:
+                with socket.socket() as tcp:
+                    tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit("no port free for both UDP and TCP on 127.0.0.1")
+
+
+def dns_answers(port: int, name: str) -> bool:
+    """Whether the DNS server on 127.0.0.1:``port`` answers an A query for ``name``."""
+    import socket
+    import sys
+
+    sys.path.insert(0, str(HERE.parent))
+    from evweb.dns import Message, make_query
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.2)
+        s.sendto(make_query(name, "A", id=7), ("127.0.0.1", port))
+        try:
+            reply = Message.parse(s.recv(512))
+        except OSError:
+            return False
+    return reply.id == 7 and bool(reply.answers)

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import build_c, headline, print_rows
+from _common import build_c, dns_answers, free_udp_tcp_port, headline, print_rows
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -199,33 +199,8 @@ def pin(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") else []
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both)."""
-    for _ in range(20):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            try:
-                with socket.socket() as tcp:
-                    tcp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit("no free port for dnsmasq")
 
 
-def dnsmasq_answers(port: int) -> bool:
-    sys.path.insert(0, str(ROOT))
-    from evweb.dns import Message, make_query
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.2)
-        s.sendto(make_query(f"h1.{DOMAIN}", "A", id=7), ("127.0.0.1", port))
-        try:
-            reply = Message.parse(s.recv(512))
-        except OSError:
-            return False
-    return reply.id == 7 and bool(reply.answers)
 
 
 def start_dnsmasq(workdir: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -237,7 +212,7 @@ def start_dnsmasq(workdir: str) -> tuple[subprocess.Popen[bytes], int]:
     with open(conf, "w") as f:
         for i in range(NAMES):
             f.write(f"host-record=h{i}.{DOMAIN},10.{i >> 8}.{i & 255}.1,fd00::{i:x}\n")
-    port = free_port()
+    port = free_udp_tcp_port()
     cmd = [*pin(SERVER_CPU), exe, "--keep-in-foreground", f"--port={port}",
            "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
            "--local=/test/", "--local-ttl=300", f"--conf-file={conf}",
@@ -248,7 +223,7 @@ def start_dnsmasq(workdir: str) -> tuple[subprocess.Popen[bytes], int]:
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
             raise SystemExit(f"dnsmasq exited: {err.strip()[-200:]}")
-        if dnsmasq_answers(port):
+        if dns_answers(port, f"h1.{DOMAIN}"):
             return proc, port
     proc.kill()
     proc.wait(5)

@@ -23,7 +23,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import headline, print_rows
+from _common import dns_answers, free_udp_tcp_port, headline, print_rows
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -66,33 +65,8 @@ def write_inputs(workdir: str) -> tuple[str, str, str]:
     return zone, conf, queries
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (both servers bind both)."""
-    for _ in range(20):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            try:
-                with socket.socket() as tcp:
-                    tcp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit("no free port")
 
 
-def answers(port: int) -> bool:
-    sys.path.insert(0, str(ROOT))
-    from evweb.dns import Message, make_query
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.2)
-        s.sendto(make_query(f"h1.{DOMAIN}", "A", id=7), ("127.0.0.1", port))
-        try:
-            reply = Message.parse(s.recv(512))
-        except OSError:
-            return False
-    return reply.id == 7 and bool(reply.answers)
 
 
 def server_command(name: str, port: int, zone: str, conf: str, workdir: str) -> list[str]:
@@ -115,7 +89,7 @@ def start(cmd: list[str]) -> tuple[subprocess.Popen[bytes], int]:
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
             raise SystemExit(f"{cmd[len(pin(0))]} exited: {err.strip()[-300:]}")
-        if answers(port):
+        if dns_answers(port, f"h1.{DOMAIN}"):
             return proc, port
     stop(proc)
     raise SystemExit(f"{cmd} did not answer within 15 s")
@@ -153,7 +127,7 @@ def measure(args: argparse.Namespace, workdir: str) -> dict[str, list[Result]]:
     results: dict[str, list[Result]] = {name: [] for name in SERVERS}
     for _ in range(args.rounds):
         for name in SERVERS:
-            proc, port = start(server_command(name, free_port(), zone, conf, workdir))
+            proc, port = start(server_command(name, free_udp_tcp_port(), zone, conf, workdir))
             try:
                 r = dnsperf(port, queries, args)
             finally:
