@@ -68,7 +68,7 @@ def numeric_addresses(host: str, port: int, family: int) -> Addresses | None:
     Never blocks (``AI_NUMERICHOST``). A numeric host of the wrong family
     raises the :class:`socket.gaierror` getaddrinfo gives.
     """
-    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    text = _unbracketed(host)
     flags = socket.AI_NUMERICHOST | getattr(socket, "AI_NUMERICSERV", 0)
     try:
         infos = socket.getaddrinfo(text, port, family, socket.SOCK_STREAM, 0, flags)
@@ -77,6 +77,10 @@ def numeric_addresses(host: str, port: int, family: int) -> Addresses | None:
             return None
         raise
     return _addresses(infos)
+
+
+def _unbracketed(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 def _addresses(infos: list[tuple[Any, ...]]) -> Addresses:
@@ -89,6 +93,54 @@ def _addresses(infos: list[tuple[Any, ...]]) -> Addresses:
             seen.add(key)
             out.append(key)
     return out
+
+
+class _NumericLookup:
+    """The handle of a :class:`NumericResolver` answer."""
+
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """The callback will not run."""
+        self.cancelled = True
+
+
+class NumericResolver:
+    """Answers numeric hosts (``127.0.0.1``, ``[::1]``) from the loop; a name is EAI_NONAME.
+
+    Connects to an address use it instead of the default resolver, so they
+    need no DNS set-up at all (no import, no socket).
+    """
+
+    def __init__(self, base: EventBase) -> None:
+        self._base = base
+
+    def resolve(
+        self, host: str, port: int, family: int, callback: ResolveCallback
+    ) -> _NumericLookup:
+        """Parse ``host``; ``callback`` gets the addresses (or the gaierror) from the loop."""
+        handle = _NumericLookup()
+        result: Addresses | Exception
+        try:
+            found = numeric_addresses(host, port, family)
+            result = (
+                found
+                if found is not None
+                else socket.gaierror(socket.EAI_NONAME, f"{host!r} is not a numeric address")
+            )
+        except socket.gaierror as exc:
+            result = exc
+
+        def deliver(fd: int, what: int, arg: Any) -> None:
+            if not handle.cancelled:
+                handle.cancelled = True
+                callback(result)
+
+        self._base.once(-1, TIMEOUT, deliver)
+        return handle
 
 
 class _Query:
@@ -146,33 +198,19 @@ class ThreadResolver:
         """Lookups running in threads whose callback is still due."""
         return len(self._live)
 
-    def resolve(self, host: str, port: int, family: int, callback: ResolveCallback) -> _Query:
+    def resolve(
+        self, host: str, port: int, family: int, callback: ResolveCallback
+    ) -> ResolveHandle:
         """Resolve ``host`` for a TCP connect to ``port``; ``callback`` runs from the loop."""
         if self._closed:
             raise EventStateError("this ThreadResolver is closed")
         if family not in FAMILIES:
             raise ConfigError(f"family must be AF_UNSPEC, AF_INET or AF_INET6, got {family}")
+        if is_numeric_host(_unbracketed(host)):  # the next loop iteration, no thread
+            return NumericResolver(self._base).resolve(host, port, family, callback)
         query = _Query(self, callback)
-        try:
-            numeric = numeric_addresses(host, port, family)
-        except socket.gaierror as exc:
-            self._deliver_soon(query, exc)
-            return query
-        if numeric is not None:
-            self._deliver_soon(query, numeric)
-        else:
-            self._start_thread(query, host, port, family)
+        self._start_thread(query, host, port, family)
         return query
-
-    # --- numeric hosts: the next loop iteration -------------------------------------
-
-    def _deliver_soon(self, query: _Query, result: Addresses | Exception) -> None:
-        def deliver(fd: int, what: int, arg: Any) -> None:
-            if not query.done:
-                query.done = True
-                query.callback(result)
-
-        self._base.once(-1, TIMEOUT, deliver)
 
     # --- names: a worker thread ------------------------------------------------------
 
@@ -284,54 +322,6 @@ class ThreadResolver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _NumericLookup:
-    """The handle of a :class:`NumericResolver` answer."""
-
-    __slots__ = ("cancelled",)
-
-    def __init__(self) -> None:
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        """The callback will not run."""
-        self.cancelled = True
-
-
-class NumericResolver:
-    """Answers numeric hosts (``127.0.0.1``, ``[::1]``) from the loop; a name is EAI_NONAME.
-
-    Connects to an address use it instead of the default resolver, so they
-    need no DNS set-up at all (no import, no socket).
-    """
-
-    def __init__(self, base: EventBase) -> None:
-        self._base = base
-
-    def resolve(
-        self, host: str, port: int, family: int, callback: ResolveCallback
-    ) -> _NumericLookup:
-        """Parse ``host``; ``callback`` gets the addresses (or the gaierror) from the loop."""
-        handle = _NumericLookup()
-        result: Addresses | Exception
-        try:
-            found = numeric_addresses(host, port, family)
-            result = (
-                found
-                if found is not None
-                else socket.gaierror(socket.EAI_NONAME, f"{host!r} is not a numeric address")
-            )
-        except socket.gaierror as exc:
-            result = exc
-
-        def deliver(fd: int, what: int, arg: Any) -> None:
-            if not handle.cancelled:
-                handle.cancelled = True
-                callback(result)
-
-        self._base.once(-1, TIMEOUT, deliver)
-        return handle
 
 
 ResolverFactory = Callable[[EventBase], Resolver]
