@@ -65,10 +65,6 @@ def write_inputs(workdir: str) -> tuple[str, str, str]:
     return zone, conf, queries
 
 
-
-
-
-
 def server_command(name: str, port: int, zone: str, conf: str, workdir: str) -> list[str]:
     if name == "evweb":
         return [*pin(SERVER_CPU), sys.executable, "-m", "evweb", "dns", "serve", zone,
@@ -80,9 +76,7 @@ def server_command(name: str, port: int, zone: str, conf: str, workdir: str) -> 
             f"--log-facility={os.path.join(workdir, 'dnsmasq.log')}", "--pid-file="]
 
 
-def start(cmd: list[str]) -> tuple[subprocess.Popen[bytes], int]:
-    port = int(cmd[cmd.index("--port") + 1]) if "--port" in cmd else int(
-        next(a for a in cmd if a.startswith("--port=")).split("=")[1])
+def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -90,7 +84,7 @@ def start(cmd: list[str]) -> tuple[subprocess.Popen[bytes], int]:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
             raise SystemExit(f"{cmd[len(pin(0))]} exited: {err.strip()[-300:]}")
         if dns_answers(port, f"h1.{DOMAIN}"):
-            return proc, port
+            return proc
     stop(proc)
     raise SystemExit(f"{cmd} did not answer within 15 s")
 
@@ -106,9 +100,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.stderr.close()
 
 
+def dnsperf_command(port: int, queries: str, args: argparse.Namespace) -> list[str]:
+    return [*pin(CLIENT_CPU), "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries,
+            "-l", str(args.seconds), "-c", str(args.clients), "-q", str(args.inflight)]
+
+
 def dnsperf(port: int, queries: str, args: argparse.Namespace) -> Result | str:
-    cmd = [*pin(CLIENT_CPU), "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries,
-           "-l", str(args.seconds), "-c", str(args.clients), "-q", str(args.inflight)]
+    cmd = dnsperf_command(port, queries, args)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + 60,
                        check=False)
     out = p.stdout
@@ -127,7 +125,8 @@ def measure(args: argparse.Namespace, workdir: str) -> dict[str, list[Result]]:
     results: dict[str, list[Result]] = {name: [] for name in SERVERS}
     for _ in range(args.rounds):
         for name in SERVERS:
-            proc, port = start(server_command(name, free_udp_tcp_port(), zone, conf, workdir))
+            port = free_udp_tcp_port()
+            proc = start(server_command(name, port, zone, conf, workdir), port)
             try:
                 r = dnsperf(port, queries, args)
             finally:
@@ -172,8 +171,7 @@ def profile(args: argparse.Namespace, workdir: str) -> int:
     base = EventBase()
     server = ZoneServer(base, [zone])
     port = server.listen("127.0.0.1", 0)[1]
-    cmd = [*pin(CLIENT_CPU), "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries,
-           "-l", str(args.seconds), "-c", str(args.clients), "-q", str(args.inflight)]
+    cmd = dnsperf_command(port, queries, args)
     client = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base.timer(lambda *_: client.poll() is not None and base.loopbreak(), persist=True).add(0.2)
     prof = cProfile.Profile()

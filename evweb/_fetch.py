@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import re
 import sys
 import time
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TextIO
@@ -61,7 +60,6 @@ exit status:
   6  a local file could not be read (-d @FILE, --data-file) or written (-o)
 """
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -136,7 +134,9 @@ def add_parser(commands: Any) -> None:
 
 
 def _method(text: str) -> str:
-    if _TOKEN.fullmatch(text) is None:
+    from evweb.http.headers import is_token
+
+    if not is_token(text):
         raise argparse.ArgumentTypeError(f"not a method name: {text!r}")
     return text.upper()
 

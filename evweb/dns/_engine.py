@@ -37,19 +37,20 @@ from __future__ import annotations
 
 import logging
 import struct
+import time
 from collections import deque
-from typing import Any
 
 from evweb.dns._deadlines import Deadlines
 from evweb.dns._fastwire import query_wire, question_end, read_echoing_reply
 from evweb.dns._nameserver import Nameserver, format_address
 from evweb.dns._request import DNSRequest, Entropy
 from evweb.dns._result import DNSResult, QueryFlags, failure, from_reply
+from evweb.dns._soon import SoonQueue
 from evweb.dns.constants import Flag, Rcode, RecordType
 from evweb.dns.message import Message
 from evweb.dns.resolv_conf import ResolverConfig
 from evweb.errors import DNSError, DNSErrorCode, DNSFormatError
-from evweb.reactor import DeferredCallback, EventBase
+from evweb.reactor import EventBase
 
 log = logging.getLogger("evweb.dns")
 
@@ -84,10 +85,9 @@ class Engine:
         self._next = 0  # round-robin position
         self._inflight = 0  # requests on the wire (probes not counted)
         self._waiting: deque[DNSRequest] = deque()
-        self._deadlines = Deadlines(base, self._expired)
+        self._deadlines: Deadlines[DNSRequest] = Deadlines(base, self._expired)
         self._serial = 0
-        self._ready: deque[tuple[DNSRequest, DNSResult]] = deque()
-        self._deliverer: DeferredCallback = base.deferred(self._deliver_ready)
+        self._soon = SoonQueue(base)
         self._active = False
         self._suspended = False
         self._closed = False
@@ -153,7 +153,7 @@ class Engine:
             server.watch(True)
         self._serial += 1
         req._serial = serial = self._serial
-        self._deadlines.push(config.timeout, serial, req)
+        self._deadlines.push(time.monotonic() + config.timeout, serial, req)
         if req._tcp:
             server.tcp_pending += 1
             server.send_tcp(wire, config, self._keep_alive)
@@ -210,33 +210,36 @@ class Engine:
             return  # nothing asked under this id here: not even parsed
         wire = req._wire
         msg = None if wire is None else read_echoing_reply(data, wire, req._sent, req.rtype)
-        if msg is None:
-            try:
-                msg = Message.parse(data)
-            except DNSFormatError as exc:
-                self._on_malformed(server, data, exc, via_tcp)
-                return
-            except (DNSError, ValueError) as exc:  # not the codec's promise, but never a crash
-                log.debug("ignored an unreadable reply from %s: %r", server, exc)
+        if msg is None:  # not the question sent, byte for byte: parse in full, then check
+            msg = self._parse(server, data, via_tcp)
+            if msg is None or not self._answers(req, msg):
                 return
         if not msg.flags & _QR or msg.opcode:
             return
-        questions = msg.questions
-        if questions:
-            if len(questions) != 1 or not self._same_question(req, questions[0].name):
-                return
-            question = questions[0]
-            if question.qtype != req.rtype or question.qclass != 1:
-                return
-        elif not (msg.flags & _TC or msg.rcode in _QUESTIONLESS_RCODES):
-            return  # an answer must say what it answers; some error replies do not
         server.timeouts = 0
         self._decide(req, server, msg, via_tcp)
 
-    def _same_question(self, req: DNSRequest, name: str) -> bool:
-        """0x20 on: the exact case sent; off: any case."""
-        sent = req._sent
-        return name == sent or (not self._config.randomize_case and name.lower() == sent.lower())
+    def _parse(self, server: Nameserver, data: bytes, via_tcp: bool) -> Message | None:
+        try:
+            return Message.parse(data)
+        except DNSFormatError as exc:
+            self._on_malformed(server, data, exc, via_tcp)
+        except (DNSError, ValueError) as exc:  # not the codec's promise, but never a crash
+            log.debug("ignored an unreadable reply from %s: %r", server, exc)
+        return None
+
+    def _answers(self, req: DNSRequest, msg: Message) -> bool:
+        """Whether ``msg`` asks ``req``'s question (0x20 on: in the exact case sent)."""
+        questions = msg.questions
+        if not questions:  # an answer must say what it answers; some error replies do not
+            return bool(msg.flags & _TC or msg.rcode in _QUESTIONLESS_RCODES)
+        if len(questions) != 1:
+            return False
+        question = questions[0]
+        name, sent = question.name, req._sent
+        if name != sent and (self._config.randomize_case or name.lower() != sent.lower()):
+            return False
+        return question.qtype == req.rtype and question.qclass == 1
 
     def _on_malformed(
         self, server: Nameserver, data: bytes, exc: DNSFormatError, via_tcp: bool
@@ -447,18 +450,7 @@ class Engine:
     def _deliver_later(self, req: DNSRequest, result: DNSResult) -> None:
         """Run the callback from the loop (for outcomes decided outside a loop callback)."""
         req._done = True
-        self._ready.append((req, result))
-        self._deliverer.schedule()
-
-    def _deliver_ready(self, arg: Any) -> None:
-        ready = self._ready
-        try:
-            while ready:
-                req, result = ready.popleft()
-                req._callback(result)
-        finally:
-            if ready:
-                self._deliverer.schedule()
+        self._soon.call(req._callback, result)
 
     def _update_active(self) -> None:
         """Track whether requests are outstanding; probes wait while none is (no keep-alive)."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from evweb.dns._codec import HEADER, write_message
 from evweb.dns._server_wire import QuestionWire, opt_record, write_reply
 from evweb.dns.constants import Flag, Rcode, RecordClass
-from evweb.dns.message import Message
+from evweb.dns.message import _KEPT_IN_REPLY, _QR, Message
 from evweb.dns.names import reverse_name
 from evweb.dns.rdata import AAAA, CNAME, MX, NS, PTR, SOA, SRV, TXT, A, Rdata
 from evweb.dns.records import Edns, Question, Record
@@ -30,9 +30,7 @@ if TYPE_CHECKING:
 MAX_UDP_REPLY = 65507
 """The most a UDP datagram carries over IPv4: the cap on a client's EDNS payload size."""
 
-_QR = int(Flag.QR)
 _TC_BYTE = int(Flag.TC) >> 8  # the TC bit in the flags word's first byte
-_KEPT = 0x7800 | int(Flag.RD) | int(Flag.CD)  # the opcode, RD and CD: copied to the reply
 _SETTABLE = {
     "aa": int(Flag.AA),
     "ra": int(Flag.RA),
@@ -144,7 +142,7 @@ class ServerRequest:
         self.peer = peer
         self._server = server
         self._sink = sink
-        self._flags = _QR | (message.flags & _KEPT)
+        self._flags = _QR | (message.flags & _KEPT_IN_REPLY)
         self._sections: tuple[list[Record], list[Record], list[Record]] = ([], [], [])
         self._done = False
 
@@ -360,5 +358,5 @@ def header_reply(data: bytes, rcode: int) -> bytes:
 
     The id, opcode, RD and CD are copied, QR set, every count zero.
     """
-    flags = (data[2] << 8 | data[3]) & _KEPT | _QR | rcode
+    flags = (data[2] << 8 | data[3]) & _KEPT_IN_REPLY | _QR | rcode
     return HEADER.pack(data[0] << 8 | data[1], flags, 0, 0, 0, 0)

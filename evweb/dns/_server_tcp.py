@@ -66,15 +66,9 @@ class TCPServerSide:
     __slots__ = ("_clients", "_listeners", "_server", "idle_timeout", "max_clients")
 
     def __init__(self, server: DNSServer, max_clients: int, idle_timeout: float) -> None:
-        if isinstance(max_clients, bool) or not isinstance(max_clients, int) or max_clients < 0:
-            raise ValueError(f"max_tcp_clients must be an int >= 0, got {max_clients!r}")
-        if not isinstance(idle_timeout, int | float) or not 0 < idle_timeout < float("inf"):
-            raise ValueError(
-                f"tcp_idle_timeout must be a number of seconds > 0, got {idle_timeout!r}"
-            )
+        self.max_clients = check_max_clients(max_clients)
+        self.idle_timeout = check_idle_timeout(idle_timeout)  # the setter's rule, from the start
         self._server = server
-        self.max_clients = max_clients
-        self.idle_timeout = float(idle_timeout)
         self._listeners: list[Listener] = []
         self._clients: set[TCPClient] = set()
 

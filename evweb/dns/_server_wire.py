@@ -28,24 +28,17 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from evweb.dns._codec import HEADER, _opt_record
+from evweb.dns._codec import _MAX_MESSAGE, _MAX_TTL, _QUESTION, _RR, _U16, HEADER, _opt_record
 from evweb.dns._wire import Reader, Writer
 from evweb.dns.constants import Flag
 from evweb.dns.message import Message
-from evweb.dns.names import MAX_NAME
+from evweb.dns.names import _PLAIN, MAX_NAME
 from evweb.dns.rdata import OPT
 from evweb.dns.records import Edns, Question, Record
 from evweb.errors import DNSFormatError
 
-_QUESTION = struct.Struct("!HH")
-_RR = struct.Struct("!HHIH")
-_U16 = struct.Struct("!H")
-_MAX_TTL = 0x7FFFFFFF
-_MAX_MESSAGE = 0xFFFF
 _TO_QUESTION = b"\xc0\x0c"  # a compression pointer to offset 12, the question's name
-_OPT_RR = struct.Struct("!HHIH")  # type, class (payload), TTL, rdlength: after the root name
-_SPECIAL = b'"().;\\@$'
-_PLAIN_OR_DOT = bytes(b for b in range(0x21, 0x7F) if b not in _SPECIAL) + b"."
+_PLAIN_OR_DOT = _PLAIN + b"."
 _TC = int(Flag.TC)
 _PLAIN_OPT = _opt_record(Edns())  # the OPT record of a reply with an rcode under 16
 
@@ -125,7 +118,7 @@ def _read_opt(data: bytes, pos: int) -> Edns | None:
     size = len(data)
     if pos + 11 > size or data[pos]:
         return None
-    rtype, payload, ttl, rdlength = _OPT_RR.unpack_from(data, pos + 1)
+    rtype, payload, ttl, rdlength = _RR.unpack_from(data, pos + 1)  # after the root name
     end = pos + 11 + rdlength
     if rtype != 41 or end != size:
         return None

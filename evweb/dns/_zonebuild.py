@@ -9,27 +9,12 @@ have), so a query name needs only ``.lower()`` to be looked up.
 from __future__ import annotations
 
 from evweb.dns.constants import RecordType
+from evweb.dns.names import parent_name
 from evweb.dns.records import Record
 from evweb.dns.zonefile import SourceRecord
 from evweb.errors import ZoneFileError
 
 _SOA, _CNAME = int(RecordType.SOA), int(RecordType.CNAME)
-
-
-def parent_key(name: str) -> str:
-    r"""``name`` without its first label (``"."`` above a one-label name); ``\.`` kept."""
-    if "\\" not in name:
-        return name[name.find(".") + 1 :] or "."
-    pos, size = 0, len(name)
-    while pos < size:
-        char = name[pos]
-        if char == "\\":
-            pos += 4 if name[pos + 1 : pos + 2].isdigit() else 2
-        elif char == ".":
-            return name[pos + 1 :] or "."
-        else:
-            pos += 1
-    return "."
 
 
 def _error(where: SourceRecord, reason: str) -> ZoneFileError:
@@ -97,7 +82,7 @@ class Build:
                 return key
             if key == ".":
                 return None
-            key = parent_key(key)
+            key = parent_name(key)
 
     def _add(self, source: SourceRecord, apex: str | None) -> None:
         record = source.record
@@ -121,15 +106,15 @@ class Build:
             self.zone_of[key] = apex
             if key == apex or key == ".":
                 return
-            key = parent_key(key)
+            key = parent_name(key)
 
     def _finish(self, apexes: dict[str, SourceRecord]) -> None:
         """The names between a zone's apex and the zone around it exist in that zone."""
         for apex in apexes:
             if apex != ".":
-                outer = self._zone_for(parent_key(apex), apexes)
+                outer = self._zone_for(parent_name(apex), apexes)
                 if outer is not None:
-                    self._mark(parent_key(apex), outer)
+                    self._mark(parent_name(apex), outer)
 
     def _check_cnames(self) -> None:
         for name, types in self.types.items():

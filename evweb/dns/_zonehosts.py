@@ -16,7 +16,7 @@ import ipaddress
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from evweb.dns.names import check_hostname, reverse_name
+from evweb.dns.names import check_hostname, parent_name, reverse_name
 from evweb.dns.rdata import AAAA, PTR, SOA, A
 from evweb.dns.records import Record
 from evweb.errors import DNSError, ZoneFileError
@@ -97,9 +97,8 @@ def _line(words: list[str], filename: str, number: int) -> tuple[str, list[str]]
 
 def _parent(name: str) -> str:
     """The name without its first label; a one-label name stays itself."""
-    dot = name.find(".")
-    rest = name[dot + 1 :]
-    return name if rest in ("", ".") else rest
+    rest = parent_name(name)
+    return name if rest == "." else rest
 
 
 def _origins(names: Iterable[str]) -> list[str]:

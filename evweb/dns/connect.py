@@ -23,28 +23,12 @@ expects. ``cancel()`` on the returned handle means the callback never runs.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
 from typing import Any
 
 from evweb.dns.cache import CachingResolver
 from evweb.dns.getaddrinfo import AddrInfo, GetaddrinfoRequest, getaddrinfo
 from evweb.errors import DNSGetaddrinfoError
-
-SockAddr = tuple[Any, ...]
-Addresses = list[tuple[int, SockAddr]]
-ResolveCallback = Callable[[Addresses | Exception], object]
-
-
-def connect_addresses(infos: list[AddrInfo]) -> Addresses:
-    """``(family, sockaddr)`` pairs of getaddrinfo's answer, duplicates dropped, order kept."""
-    seen: set[tuple[int, SockAddr]] = set()
-    out: Addresses = []
-    for family, _type, _proto, _name, sockaddr in infos:
-        key = (int(family), sockaddr)
-        if key not in seen:
-            seen.add(key)
-            out.append(key)
-    return out
+from evweb.io.resolve import ResolveCallback, connect_addresses
 
 
 class Lookup:

@@ -164,6 +164,22 @@ def check_hostname(name: str) -> str:
     return normalize_name(name)
 
 
+def parent_name(name: str) -> str:
+    r"""``name`` without its first label (``"."`` above a one-label name); ``\.`` kept."""
+    if "\\" not in name:
+        return name[name.find(".") + 1 :] or "."
+    pos, size = 0, len(name)
+    while pos < size:
+        char = name[pos]
+        if char == "\\":
+            pos += 4 if name[pos + 1 : pos + 2].isdigit() else 2
+        elif char == ".":
+            return name[pos + 1 :] or "."
+        else:
+            pos += 1
+    return "."
+
+
 def reverse_name(address: str) -> str:
     """The PTR name of an IPv4 or IPv6 address (``in-addr.arpa.`` or nibbles in ``ip6.arpa.``).
 

@@ -160,10 +160,6 @@ def _flag(text: str) -> bool:
     return True
 
 
-def _address(text: str) -> Address:
-    return parse_sockaddr_port(text)
-
-
 _Setter = Callable[[ResolverConfig, str], dict[str, Any]]
 
 
@@ -187,7 +183,7 @@ _OPTIONS: dict[str, _Setter] = {
     "max-inflight": _field("max_inflight", _clipped(1, 65000)),
     "attempts": _field("attempts", lambda text: min(_count(text), 255)),
     "randomize-case": _field("randomize_case", lambda text: bool(_count(text))),
-    "bind-to": _field("bind_to", _address),
+    "bind-to": _field("bind_to", parse_sockaddr_port),
     "initial-probe-timeout": _field("initial_probe_timeout", lambda t: min(_seconds(t), 3600.0)),
     "max-probe-timeout": _max_probe,
     "probe-backoff-factor": _field("probe_backoff_factor", _clipped(1, 10)),

@@ -41,9 +41,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from evweb.dns._zonebuild import Build, parent_key
+from evweb.dns._zonebuild import Build
 from evweb.dns.constants import Opcode, Rcode, RecordClass, RecordType
 from evweb.dns.message import Message
+from evweb.dns.names import parent_name
 from evweb.dns.records import Record
 from evweb.dns.zonefile import SourceRecord
 
@@ -227,7 +228,7 @@ class ZoneSet:
             return apex, lname
         name = lname
         while name != ".":
-            name = parent_key(name)
+            name = parent_name(name)
             apex = self._zone_of.get(name)
             if apex is not None:
                 wildcard = "*." + name if name != "." else "*."

@@ -28,7 +28,7 @@ from typing import Any
 
 from evweb.dns.constants import Rcode, rcode_to_text, type_to_text
 from evweb.dns.server import ADDITIONAL, ANSWER, AUTHORITY, DNSServer, ServerRequest
-from evweb.dns.zone import ZoneSet
+from evweb.dns.zone import Answer, ZoneSet
 from evweb.dns.zonefile import load_zone_files
 from evweb.errors import ZoneFileError
 from evweb.reactor import Event, EventBase
@@ -148,7 +148,7 @@ class ZoneServer:
         qname = question.name
         found = self.zones.lookup(qname, question.qtype, question.qclass)
         add = request.add_reply
-        for record in found.answers_for(qname) if found.answers else ():
+        for record in found.answers_for(qname):
             add(ANSWER, record)
         for record in found.authorities:
             add(AUTHORITY, record)
@@ -158,10 +158,10 @@ class ZoneServer:
             request.set_flags(aa=True)
         request.respond(found.rcode)
         if self.query_log:
-            _log_query(request, found.rcode, found)
+            _log_query(request, found)
 
 
-def _log_query(request: ServerRequest, rcode: int, found: Any) -> None:
+def _log_query(request: ServerRequest, found: Answer) -> None:
     question = request.message.questions[0]
     query_log.info(
         "%s %s %s %s -> %s %d/%d/%d",
@@ -169,7 +169,7 @@ def _log_query(request: ServerRequest, rcode: int, found: Any) -> None:
         request.transport,
         question.name,
         type_to_text(question.qtype),
-        rcode_to_text(rcode),
+        rcode_to_text(found.rcode),
         len(found.answers),
         len(found.authorities),
         len(found.additionals),

@@ -327,9 +327,8 @@ class ExchangeIO:
         keep_alive = (
             keep_alive
             and response.keep_alive
-            and not job.request.headers.has_token("connection", "close")
+            and job.persists
             and not (job.request.method == "CONNECT" and response.status < 300)  # now a tunnel
-            and _request_persists(job.request)
         )
         if keep_alive and self._reader is not None and self._reader.buffered:
             # bytes after the response that nobody asked for: reading them as the next
@@ -417,15 +416,6 @@ def _read_leftover(bev: BufferEvent, reader: ResponseReader) -> None:
         if not data:
             return
         reader.feed(data)
-
-
-def _request_persists(request: Any) -> bool:
-    """Whether ``request`` allows the connection to persist after its response.
-
-    An HTTP/1.0 request does only with ``Connection: keep-alive`` (RFC 9112 §9.3);
-    without it the server closes after responding, whatever its response says.
-    """
-    return bool(request.version >= (1, 1) or request.headers.has_token("connection", "keep-alive"))
 
 
 def _close_body(job: Job) -> None:

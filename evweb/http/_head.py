@@ -45,7 +45,7 @@ from evweb.errors import (
     URITooLongError,
 )
 from evweb.http.events import UNSAFE_TE_MESSAGE, RequestHead, ResponseHead
-from evweb.http.headers import Headers
+from evweb.http.headers import Headers, is_token
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _VCHAR = r"[\x21-\x7e\x80-\xff]"
@@ -58,7 +58,6 @@ _FIELD_LINE = re.compile(
 )
 _REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])\r\n")
 _STATUS_LINE = re.compile(r"HTTP/([0-9]\.[0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?\r\n")
-_METHOD = re.compile(_TOKEN)
 _TARGET = re.compile(r"[\x21-\x7e]+")
 _VERSION = re.compile(r"HTTP/([0-9])\.[0-9]")
 _DIGITS = re.compile(r"[0-9]+")
@@ -133,7 +132,7 @@ def diagnose_fields(section: str, error: type[HTTPProtocolError]) -> None:
             raise error("empty header field name", line)
         if name != name.rstrip(" \t"):
             raise error("whitespace between the header field name and the colon", line)
-        if _METHOD.fullmatch(name) is None:
+        if not is_token(name):
             raise error("invalid character in header field name", line)
         if "\0" in value:
             raise error("NUL in header field value", line)
@@ -268,7 +267,7 @@ def _diagnose_request_line(text: str, max_line: int) -> None:
     if len(parts) != 3:
         raise BadRequestError("request line is not 'METHOD target HTTP/x.y'", line)
     method, target, raw_version = parts
-    if _METHOD.fullmatch(method) is None:
+    if not is_token(method):
         raise BadRequestError("invalid method token", method)
     parse_version(raw_version, BadRequestError)
     if _TARGET.fullmatch(target) is None:

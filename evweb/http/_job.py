@@ -35,6 +35,7 @@ class Job:
         "head",
         "interim",
         "parts",
+        "persists",
         "request",
         "response",
         "retried",
@@ -46,6 +47,7 @@ class Job:
         self.request = request
         self.future = future
         self.body, self.chunked, self.head = frame(request)
+        self.persists = _request_persists(request)  # the request lets the connection live on
         self.body_held = False  # waiting for 100 Continue
         self.upload_done = False
         self.got_bytes = False  # a byte of the response arrived
@@ -95,6 +97,19 @@ def frame(request: ClientRequest) -> tuple[bytes | StreamBody, bool, bytes]:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return body, chunked, head
+
+
+def _request_persists(request: ClientRequest) -> bool:
+    """Whether ``request`` allows the connection to persist after its response.
+
+    Not with ``Connection: close``; an HTTP/1.0 request only with
+    ``Connection: keep-alive`` (RFC 9112 §9.3): without it the server closes
+    after responding, whatever its response says.
+    """
+    headers = request.headers
+    if headers.has_token("connection", "close"):
+        return False
+    return request.version >= (1, 1) or headers.has_token("connection", "keep-alive")
 
 
 def _declared_length(headers: Headers) -> int | None:

@@ -125,7 +125,6 @@ class Pool:
 
     def _open(self, origin: Origin) -> HTTPConnection:
         conn = self._factory(origin)
-        conn.on_idle = lambda c: self._on_idle(origin, c)
         conn.on_close = lambda c: self._on_close(origin, c)
         self._conns.setdefault(origin, []).append(conn)
         self._total += 1
@@ -140,19 +139,20 @@ class Pool:
         return False
 
     def release(self, origin: Origin, conn: HTTPConnection) -> None:
-        """A request on ``conn`` ended: keep it if it is idle, else let it go."""
-        if conn.state is ConnectionState.IDLE and conn.pending == 0:
-            self._on_idle(origin, conn)
-        elif conn.pending == 0:
-            self._discard(conn)
+        """A request on ``conn`` ended: keep it if it is idle, else let it go.
 
-    def _on_idle(self, origin: Origin, conn: HTTPConnection) -> None:
-        idle = self._idle.setdefault(origin, [])
-        if conn not in idle and conn in self._conns.get(origin, ()):
-            idle.append(conn)
-            expiry = self.limits.keepalive_expiry
-            if expiry is not None and not self._sweeper.pending():
-                self._sweeper.add(expiry)
+        The only way back into ``_idle``: ``conn`` was taken out of it (or
+        opened) by :meth:`_take` for the request now released.
+        """
+        if conn.pending:
+            return
+        if conn.state is not ConnectionState.IDLE:
+            self._discard(conn)
+            return
+        self._idle.setdefault(origin, []).append(conn)
+        expiry = self.limits.keepalive_expiry
+        if expiry is not None and not self._sweeper.pending():
+            self._sweeper.add(expiry)
         self._serve_waiters()
 
     def _sweep(self, fd: int, what: int, arg: Any) -> None:
@@ -183,7 +183,7 @@ class Pool:
                 if idle and conn in idle:
                     idle.remove(conn)
                 break
-        conn.on_close = conn.on_idle = None
+        conn.on_close = None
         conn.close()
         if serve:
             self._serve_waiters()

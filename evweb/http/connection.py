@@ -152,8 +152,6 @@ class HTTPConnection(ExchangeIO):
         """Close once the queue is empty (``evhttp_connection_free_on_completion``)."""
         self.on_close: CloseCallback | None = None
         """Called each time an open connection closes (``evhttp_connection_set_closecb``)."""
-        self.on_idle: CloseCallback | None = None
-        """Called when a request ends and the connection stays open with nothing queued."""
         self._queue: deque[Job] = deque()
         self._dial: Dial | None = None
         self._retry_count = 0
@@ -302,8 +300,6 @@ class HTTPConnection(ExchangeIO):
         if keep_alive and self._bev is not None:
             self.state = ConnectionState.IDLE
             self._idle()
-            if not self._queue and self.on_idle is not None:
-                self.on_idle(self)
         else:
             self._drop_connection()
         self._advance()

@@ -238,9 +238,12 @@ class ResponseFuture:
         canceller, self._canceller = self._canceller, None
         error = RequestCancelledError(f"{self.request!r} was cancelled")
         error.request = self.request
-        self._finish(None, error, _CANCELLED)
+        # Settled first, so nothing the reset triggers can complete it another way; the
+        # reset comes before the done callbacks, so they see the connection as it is left.
+        self._state, self._error = _CANCELLED, error
         if canceller is not None:
             canceller(self)
+        self._finish(None, error, _CANCELLED)
         return True
 
     def wait(self, timeout: float | None = None) -> ClientResponse:

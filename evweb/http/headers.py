@@ -24,6 +24,11 @@ HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]]
 """What :class:`Headers` accepts to start from: a mapping or (name, value) pairs."""
 
 
+def is_token(text: str) -> bool:
+    """Whether ``text`` is an RFC 9110 token (a method, a field name)."""
+    return _TOKEN.fullmatch(text) is not None
+
+
 def is_field_value(value: str) -> bool:
     """Whether ``value`` may be sent as a field value (see :func:`check_field`)."""
     return _FIELD_VALUE.fullmatch(value) is not None
@@ -36,7 +41,7 @@ def check_field(name: str, value: str) -> None:
     ASCII, SP and obs-text (0x80-0xFF): no CR, LF, NUL or other control
     character (header injection), nothing that latin-1 cannot carry.
     """
-    if _TOKEN.fullmatch(name) is None:
+    if not is_token(name):
         raise BadRequestError("invalid header name", name)
     if not is_field_value(value):
         raise BadRequestError("invalid header value (control or non-latin-1 character)", value)

@@ -22,6 +22,7 @@ renders it with its jinja2 environment.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 import os
@@ -44,6 +45,22 @@ log = logging.getLogger("evweb.http.app")
 _LOCATION_SAFE = ":/?#[]@!$&'()*+,;=%~"  # reserved characters and '%' stay as given
 _SAMESITE = ("lax", "strict", "none")
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)  # FIFOs
+_TEXTUAL = frozenset(  # textual types outside text/*: they get a charset too
+    (
+        "application/javascript",
+        "application/json",
+        "application/xml",
+        "application/xhtml+xml",
+        "image/svg+xml",
+    )
+)
+_COMPRESSED = {
+    "gzip": "application/gzip",
+    "bzip2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "compress": "application/x-compress",
+    "br": "application/x-brotli",
+}
 
 
 class Response:
@@ -361,14 +378,21 @@ def error_response(
     return TextResponse(detail if detail is not None else reason_phrase(status), status, headers)
 
 
+@functools.lru_cache(maxsize=1024)
 def guess_type(name: str) -> str:
-    """The ``Content-Type`` for a file name (text gets ``; charset=utf-8``), else octet-stream."""
+    """The ``Content-Type`` for a file called ``name`` (UTF-8 for text), else octet-stream.
+
+    A compressed file (``x.tar.gz``) is what it is (``application/gzip``):
+    it is sent as stored, never with ``Content-Encoding``.
+    """
     import mimetypes  # here: only files need it, and it reads the system's tables
 
-    kind, _ = mimetypes.guess_type(name, strict=False)
+    kind, encoding = mimetypes.guess_type(name, strict=False)
+    if encoding is not None:
+        return _COMPRESSED.get(encoding, "application/octet-stream")
     if kind is None:
         return "application/octet-stream"
-    if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
+    if kind.startswith("text/") or kind in _TEXTUAL:
         return kind + "; charset=utf-8"
     return kind
 

@@ -58,7 +58,6 @@ check against the code below):
 from __future__ import annotations
 
 import functools
-import mimetypes
 import os
 import re
 import stat
@@ -70,6 +69,7 @@ from urllib.parse import quote
 import jinja2
 
 from evweb.errors import ConfigError
+from evweb.http.responses import guess_type as content_type
 from evweb.http.writer import http_date, reason_phrase
 
 if TYPE_CHECKING:
@@ -92,23 +92,6 @@ _RANGE = re.compile(r"([0-9]*)-([0-9]*)", re.ASCII)
 _ETAG = re.compile(r'(W/)?"([^"]*)"')
 _HUGE = 1 << 63
 _TLS_PIECE = 256 * 1024  # bytes read per piece of a file sent over TLS
-_TEXTUAL = frozenset(
-    (
-        "application/javascript",
-        "application/json",
-        "application/xml",
-        "application/xhtml+xml",
-        "image/svg+xml",
-    )
-)
-_COMPRESSED = {
-    "gzip": "application/gzip",
-    "bzip2": "application/x-bzip2",
-    "xz": "application/x-xz",
-    "compress": "application/x-compress",
-    "br": "application/x-brotli",
-}
-
 _LISTING = """\
 <!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Index of {{ path }}</title>
@@ -136,19 +119,6 @@ _LISTING = """\
 def _listing_template() -> jinja2.Template:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(_LISTING)
-
-
-@functools.lru_cache(maxsize=1024)
-def content_type(name: str) -> str:
-    """The ``Content-Type`` for a file called ``name`` (UTF-8 for text)."""
-    ctype, encoding = mimetypes.guess_type(name, strict=False)
-    if encoding is not None:
-        return _COMPRESSED.get(encoding, "application/octet-stream")
-    if ctype is None:
-        return "application/octet-stream"
-    if ctype.startswith("text/") or ctype in _TEXTUAL:
-        return ctype + "; charset=utf-8"
-    return ctype
 
 
 class _RefusedError(Exception):

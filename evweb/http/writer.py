@@ -32,7 +32,7 @@ from http import HTTPStatus
 from typing import NamedTuple
 
 from evweb.http._head import V11
-from evweb.http.headers import Headers
+from evweb.http.headers import Headers, is_field_value, is_token
 
 LAST_CHUNK = b"0\r\n\r\n"
 """The end of a chunked body without trailers."""
@@ -55,8 +55,6 @@ _RFC_9110_PHRASES = {
     422: "Unprocessable Content",
 }
 _PHRASES = {int(s): s.phrase for s in HTTPStatus} | _RFC_9110_PHRASES
-_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # also what a reason phrase may hold
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET = re.compile(r"[\x21-\x7e]+")
 _V11 = V11  # the reader's version object: ``is`` finds the common case
 _NO_TRAILERS = frozenset(("content-length", "transfer-encoding", "host"))
@@ -114,7 +112,7 @@ _length_lines: dict[int, bytes] = {}
 def _content_type_line(value: str) -> bytes:
     line = _content_types.get(value)
     if line is None:
-        if _FIELD_VALUE.fullmatch(value) is None:
+        if not is_field_value(value):
             raise ValueError(f"default content type may not hold controls: {value!r}")
         line = b"Content-Type: " + value.encode("latin-1") + b"\r\n"
         if len(_content_types) < 64:
@@ -271,7 +269,7 @@ def _status_line(status: int, reason: str | None, version: tuple[int, int]) -> b
         raise ValueError(f"version must be (1, 0) or (1, 1), got {version!r}")
     if reason is None:
         reason = reason_phrase(status)
-    elif _FIELD_VALUE.fullmatch(reason) is None:
+    elif not is_field_value(reason):  # what a reason phrase may hold
         raise ValueError(f"reason phrase may not hold CR, LF or other controls: {reason!r}")
     return f"HTTP/{version[0]}.{version[1]} {status} {reason}\r\n".encode("latin-1")
 
@@ -288,7 +286,7 @@ def request_head(
     The method must be a token and the target visible ASCII without spaces
     (ValueError otherwise): nothing a caller passes can add a line.
     """
-    if _TOKEN.fullmatch(method) is None:
+    if not is_token(method):
         raise ValueError(f"method must be a token: {method!r}")
     if _TARGET.fullmatch(target) is None:
         raise ValueError(

@@ -76,14 +76,14 @@ def numeric_addresses(host: str, port: int, family: int) -> Addresses | None:
         if exc.errno == socket.EAI_NONAME and not is_numeric_host(text):
             return None
         raise
-    return _addresses(infos)
+    return connect_addresses(infos)
 
 
 def _unbracketed(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
-def _addresses(infos: list[tuple[Any, ...]]) -> Addresses:
+def connect_addresses(infos: list[tuple[Any, ...]]) -> Addresses:
     """``(family, sockaddr)`` from getaddrinfo's answer, duplicates dropped, order kept."""
     seen: set[tuple[int, SockAddr]] = set()
     out: Addresses = []
@@ -228,7 +228,7 @@ class ThreadResolver:
         """Runs in a worker thread: never touches the base."""
         result: Addresses | Exception
         try:
-            result = _addresses(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM))
+            result = connect_addresses(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM))
         except Exception as exc:  # gaierror, or UnicodeError for a malformed name
             result = exc
         with self._lock:

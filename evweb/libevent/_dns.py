@@ -41,11 +41,12 @@ from collections.abc import Callable
 from typing import Any
 
 from evweb.dns.cache import CachingResolver
-from evweb.dns.connect import ConnectResolver, Lookup, ResolveCallback
-from evweb.dns.getaddrinfo import AddrInfo, GetaddrinfoRequest, answer_now, lookup
+from evweb.dns.connect import ConnectResolver, Lookup
+from evweb.dns.getaddrinfo import EAI_CANCEL, AddrInfo, GetaddrinfoRequest, answer_now, lookup
 from evweb.dns.resolv_conf import parse_resolv_conf
 from evweb.dns.resolver import DNSRequest, DNSResolver, DNSResult
 from evweb.errors import DNSErrorCode, DNSGetaddrinfoError, EvwebError
+from evweb.io.resolve import ResolveCallback
 from evweb.libevent._status import failed, log
 from evweb.reactor import EventBase
 
@@ -86,7 +87,7 @@ EVDNS_ERROR_FILE_TOO_LARGE = 3
 EVDNS_ERROR_OUT_OF_MEMORY = 4
 EVDNS_ERROR_SHORT_READ_FROM_FILE = 5
 EVDNS_ERROR_NO_NAMESERVERS_CONFIGURED = 6
-EVUTIL_EAI_CANCEL = -90001
+EVUTIL_EAI_CANCEL = EAI_CANCEL
 
 _ALL_BASE_FLAGS = (
     EVDNS_BASE_INITIALIZE_NAMESERVERS
@@ -336,9 +337,24 @@ def _adapter(callback: evdns_callback_type, arg: Any, flags: int) -> Callable[[D
     return deliver
 
 
-def _query(function: str, start: Callable[[], DNSRequest]) -> DNSRequest | None:
+def _address(value: str | bytes, family: int) -> str:
+    return socket.inet_ntop(family, value) if isinstance(value, bytes) else value
+
+
+def _resolve(
+    function: str,
+    start: Callable[[str, Callable[[DNSResult], None], int], DNSRequest],
+    target: str | bytes,
+    family: int | None,
+    flags: int,
+    callback: evdns_callback_type,
+    ptr: Any,
+) -> DNSRequest | None:
+    """``start(target, cb, flags)`` with C's callback; an address of ``family`` may be packed."""
+    deliver = _adapter(callback, ptr, flags)
     try:
-        return start()
+        text: Any = target if family is None else _address(target, family)
+        return start(text, deliver, flags & 0x07)
     except (EvwebError, ValueError) as exc:
         failed(function, exc)
         return None
@@ -348,49 +364,33 @@ def evdns_base_resolve_ipv4(
     dns_base: Any, name: str, flags: int, callback: evdns_callback_type, ptr: Any
 ) -> DNSRequest | None:
     """``resolver.resolve_ipv4(name, cb, flags)``; None (no callback) for an invalid name."""
-    deliver = _adapter(callback, ptr, flags)
-    resolver = _resolver(dns_base)
-    return _query(
-        "evdns_base_resolve_ipv4", lambda: resolver.resolve_ipv4(name, deliver, flags & 0x07)
-    )
+    start = _resolver(dns_base).resolve_ipv4
+    return _resolve("evdns_base_resolve_ipv4", start, name, None, flags, callback, ptr)
 
 
 def evdns_base_resolve_ipv6(
     dns_base: Any, name: str, flags: int, callback: evdns_callback_type, ptr: Any
 ) -> DNSRequest | None:
     """``resolver.resolve_ipv6(name, cb, flags)``; None (no callback) for an invalid name."""
-    deliver = _adapter(callback, ptr, flags)
-    resolver = _resolver(dns_base)
-    return _query(
-        "evdns_base_resolve_ipv6", lambda: resolver.resolve_ipv6(name, deliver, flags & 0x07)
-    )
-
-
-def _address(value: str | bytes, family: int) -> str:
-    return socket.inet_ntop(family, value) if isinstance(value, bytes) else value
+    start = _resolver(dns_base).resolve_ipv6
+    return _resolve("evdns_base_resolve_ipv6", start, name, None, flags, callback, ptr)
 
 
 def evdns_base_resolve_reverse(
     dns_base: Any, in_: str | bytes, flags: int, callback: evdns_callback_type, ptr: Any
 ) -> DNSRequest | None:
     """``resolver.resolve_reverse(address, cb, flags)``: text or 4 packed bytes (``in_addr``)."""
-    deliver = _adapter(callback, ptr, flags)
-    resolver = _resolver(dns_base)
-    return _query(
-        "evdns_base_resolve_reverse",
-        lambda: resolver.resolve_reverse(_address(in_, socket.AF_INET), deliver, flags & 0x07),
-    )
+    start = _resolver(dns_base).resolve_reverse
+    return _resolve("evdns_base_resolve_reverse", start, in_, socket.AF_INET, flags, callback, ptr)
 
 
 def evdns_base_resolve_reverse_ipv6(
     dns_base: Any, in_: str | bytes, flags: int, callback: evdns_callback_type, ptr: Any
 ) -> DNSRequest | None:
     """``resolver.resolve_reverse(address, cb, flags)``: text or 16 packed bytes."""
-    deliver = _adapter(callback, ptr, flags)
-    resolver = _resolver(dns_base)
-    return _query(
-        "evdns_base_resolve_reverse_ipv6",
-        lambda: resolver.resolve_reverse(_address(in_, socket.AF_INET6), deliver, flags & 0x07),
+    start = _resolver(dns_base).resolve_reverse
+    return _resolve(
+        "evdns_base_resolve_reverse_ipv6", start, in_, socket.AF_INET6, flags, callback, ptr
     )
 
 

@@ -74,10 +74,14 @@ EvdnsServerPort = DNSServer
 _NAME_TYPES: dict[int, type[CNAME | NS | PTR]] = {2: NS, 5: CNAME, 12: PTR}
 
 
+_FAILURES = (EvwebError, ValueError, TypeError, OSError)
+"""What a C-named function turns into -1 (or NULL)."""
+
+
 def _status(function: str, action: Callable[[], object]) -> int:
     try:
         action()
-    except (EvwebError, ValueError, TypeError, OSError) as exc:
+    except _FAILURES as exc:
         return failed(function, exc)
     return 0
 
@@ -100,7 +104,7 @@ def evdns_add_server_port_with_base(
     try:
         server = DNSServer(base, lambda req: callback(req, user_data))
         server.add_socket(_adopt(socket_))
-    except (EvwebError, ValueError, TypeError, OSError) as exc:
+    except _FAILURES as exc:
         failed("evdns_add_server_port_with_base", exc)
         return None
     return server
@@ -117,7 +121,7 @@ def evdns_add_server_port_with_listener(
     try:
         server = DNSServer(base, lambda req: callback(req, user_data))
         server.add_listener(listener)
-    except (EvwebError, ValueError, TypeError, OSError) as exc:
+    except _FAILURES as exc:
         failed("evdns_add_server_port_with_listener", exc)
         return None
     return server

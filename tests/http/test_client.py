@@ -716,3 +716,26 @@ def test_a_redirect_that_is_the_answer_is_streamed(base1: EventBase, origin1: Or
             on_chunk=lambda resp, data: pieces.append(data),
         ).wait(WAIT)
         assert (r.status, heads, b"".join(pieces), r.body) == (307, [307], b"moved", b"")
+
+
+class _SilentResolver:
+    """Never answers: the connection stays in its dial."""
+
+    class _Handle:
+        def cancel(self) -> None:
+            pass
+
+    def resolve(self, host: str, port: int, family: int, callback: Any) -> Any:
+        return self._Handle()
+
+
+def test_cancelling_while_the_connection_dials_frees_its_pool_slot(base1: EventBase) -> None:
+    from evweb.reactor import NONBLOCK
+
+    client = Client(base1, resolver=_SilentResolver(), limits=Limits(max_connections=1))
+    future = client.get("http://never.test/")
+    base1.loop(NONBLOCK)
+    assert client.pool.total == 1
+    assert future.cancel() and future.cancelled()
+    assert client.pool.total == 0  # the dialing connection left the pool with its request
+    client.close()
